@@ -1,0 +1,1 @@
+"""fundcircle: a participatory micro-grant engine."""
