@@ -1,0 +1,67 @@
+"""Users, one-time sign-in tokens and server-side sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fundcircle.db import Base, created_at_col, intpk
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[intpk]
+    #: lower-cased; the login factor
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(120), default="")
+    created_at: Mapped[created_at_col]
+    #: a disabled user cannot sign in and all sessions stop working
+    disabled_at: Mapped[dt.datetime | None]
+
+    memberships = relationship("Membership", back_populates="user", lazy="selectin")
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.email.split("@", 1)[0]
+
+
+class LoginToken(Base):
+    """A one-time sign-in link + code. Only SHA-256 hashes are stored."""
+
+    __tablename__ = "login_tokens"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: the short code a person can type into the tab that asked for the link
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: hash of the nonce in the requesting browser's cookie; redemption is bound to it
+    browser_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: hash of the requesting IP, for the per-IP rate limit
+    ip_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    #: where to go after signing in (a local path)
+    next_path: Mapped[str] = mapped_column(sa.String(500), default="/")
+    created_at: Mapped[created_at_col]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+
+
+class AuthSession(Base):
+    """A signed-in browser. The cookie holds a random id; only its hash is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[created_at_col]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    user = relationship(User, lazy="joined")

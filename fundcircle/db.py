@@ -1,0 +1,140 @@
+"""SQLAlchemy base, naming convention, column types, and the engine/session plumbing.
+
+One session per app context; operations flush, the request or command boundary commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from fundcircle.errors import RuleViolation
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC (freezegun-friendly)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware.
+
+    SQLite has no time zones; PostgreSQL uses timestamptz. Naive datetimes are refused so no
+    local time can sneak in.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+created_at_col = Annotated[dt.datetime, mapped_column(UTCDateTime, nullable=False, default=utcnow)]
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+# -- engines -----------------------------------------------------------------------------------
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA journal_mode = WAL")
+    # FULL: a committed ledger post survives power loss (crash tests in the reference).
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.execute("PRAGMA busy_timeout = 15000")
+    cur.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` with fundcircle's per-connection settings."""
+    sa_url = sa.make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if sa_url.get_backend_name() == "postgresql":
+        if sa_url.drivername in ("postgresql", "postgres"):
+            sa_url = sa_url.set(drivername="postgresql+psycopg")
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+    elif sa_url.get_backend_name() == "sqlite":
+        # The app manages transactions itself so BEGIN IMMEDIATE works (see begin_write).
+        kwargs.update(connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 15})
+    engine = sa.create_engine(sa_url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: sa.Connection) -> None:
+            # pysqlite's own transaction handling is off (isolation_level=None) so that we emit
+            # BEGIN ourselves: IMMEDIATE when the caller asked for the write lock up front.
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction holding the database write lock, where there is one.
+
+    On SQLite this is BEGIN IMMEDIATE: a transaction that reads first and writes later can fail
+    with SQLITE_BUSY when another writer committed in between, and waiting does not help. Must be
+    called before the session's first statement; a no-op on other databases and when the session
+    already holds a write transaction.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        conn = session.connection()
+        if conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
+            raise RuntimeError("begin_write() must be called before the transaction's first statement")
+        return
+    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+# -- database errors raised by our triggers ------------------------------------------------------
+
+class AppendOnlyViolation(RuleViolation):
+    """A trigger refused to change or delete an append-only row."""
+
+
+def translate_db_error(exc: BaseException) -> BaseException:
+    """Map an error raised by a fundcircle trigger (SQLSTATE class FC / SQLite RAISE text)
+    to a domain exception; anything else is returned unchanged."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig or exc)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if (sqlstate and str(sqlstate).startswith("FC")) or "append-only" in text:
+        return AppendOnlyViolation(text.splitlines()[0])
+    return exc
