@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Proposal
@@ -63,3 +63,46 @@ def tie_key_function(
         return tuple(out)
 
     return key
+
+
+# --- ballot digest (voting-rules.md §0: the seed's "hex SHA-256 of the canonical ballot export") ---
+
+BALLOT_DIGEST_VERSION = "fundcircle-ballots/v1"
+
+
+def canonical_ballot_line(value: object) -> str:
+    """One ballot's canonical text. The encoding, version ``fundcircle-ballots/v1``, is:
+
+    * approval (a set of ids): ``A`` + JSON list of the ids, sorted;
+    * ranking (a tuple, best first): ``R`` + JSON list in ballot order;
+    * points / scores / allocation (id -> int): ``M`` + JSON list of ``[id, value]`` sorted by id;
+    * consent (id -> ConsentResponse): ``C`` + JSON list of ``[id, response, reason, resolved]`` by id.
+
+    JSON is written with ``ensure_ascii=False`` and separators ``(",", ":")``. Voter ids are not part
+    of it: exports use fresh anonymous ids, and the digest must not depend on them.
+    """
+    import json
+
+    def dump(obj: object) -> str:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+    if isinstance(value, (set, frozenset)):
+        return "A" + dump(sorted(str(v) for v in value))
+    if isinstance(value, (tuple, list)):
+        return "R" + dump([str(v) for v in value])
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        if items and hasattr(items[0][1], "response"):
+            return "C" + dump([[str(k), getattr(v.response, "value", str(v.response)), v.reason, bool(v.resolved)]
+                               for k, v in items])
+        return "M" + dump([[str(k), int(v)] for k, v in items])
+    raise TypeError(f"cannot encode a ballot value of type {type(value).__name__}")
+
+
+def ballot_digest(ballots: Iterable[object]) -> str:
+    """Hex SHA-256 over the canonical ballot export: the version line, then one canonical line per
+    ballot (:func:`canonical_ballot_line`), the lines sorted so ballot order does not matter, each
+    ending in ``\\n``, all UTF-8. Accepts ``Ballot`` objects or bare ballot values."""
+    lines = sorted(canonical_ballot_line(getattr(b, "value", b)) for b in ballots)
+    payload = BALLOT_DIGEST_VERSION + "\n" + "".join(line + "\n" for line in lines)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
