@@ -269,6 +269,23 @@ def greedy_outcome(rule: Rule, proposals: Sequence[Proposal], rank_values: Mappi
                    summary={"ballots": ballots_counted, "ranking": [p.id for p in ranked]})
 
 
+# --- rounding exact shares to minor units -------------------------------------------------------
+
+
+def round_shares(ideal: Mapping[str, Fraction], lottery: Callable[[str], int]) -> dict[str, int]:
+    """Floor each exact share; hand the leftover units (⌊Σ ideal⌋ − Σ floors) out one each by largest
+    remainder, ties by ascending lottery key. No share ever exceeds its ceiling, and the result sums
+    to ⌊Σ ideal⌋, so rounding never spends more than the exact shares do."""
+    floors = {key: value.numerator // value.denominator for key, value in ideal.items()}
+    leftover = int(sum(ideal.values(), Fraction(0))) - sum(floors.values())
+    by_remainder = sorted((key for key in ideal if ideal[key] != floors[key]),
+                          key=lambda key: (-(ideal[key] - floors[key]), lottery(key)))
+    assert 0 <= leftover <= len(by_remainder)  # the leftover is below the count of non-integer shares
+    for key in by_remainder[:leftover]:
+        floors[key] += 1
+    return floors
+
+
 # --- the score rule ----------------------------------------------------------------------------
 
 
