@@ -14,7 +14,7 @@ Decisions where the reference is silent:
 * **Eligible members** of a proposal = ``Proposal.eligible_voters`` when the caller sets it (members
   minus declared conflicts; the operations layer should always set it). When it is ``None`` the
   rule cannot know the membership, so it falls back to the number of ballots cast in the round,
-  empty ballots ("no response") included.
+  empty ballots ("no response") included. More responses than eligible members is an error.
 * A positive quorum always needs at least one response, so a proposal with nobody eligible or no
   ballots never passes unless ``quorum = 0`` (§2.2: "nothing passes unless quorum = 0").
 * Money: if everything that passed fits the budget it is all funded; otherwise ``overflow=greedy``
@@ -139,6 +139,9 @@ class ConsentRule(Rule):
                quorum: Fraction) -> tuple[bool, list[TraceStep]]:
         """Pass or not, with the steps that explain it."""
         eligible = proposal.eligible_voters if proposal.eligible_voters is not None else ballots_cast
+        if entry.responses > eligible:  # the caller's data disagree with itself; never guess
+            raise ValidationError(f"Proposal {proposal.id!r} has {entry.responses} responses but only {eligible} "
+                                  f"eligible members.", field_errors={proposal.id: ["more responses than eligible"]})
         required = required_responses(quorum, eligible)
         data = {"consents": entry.consents, "concerns": len(entry.concern_reasons),
                 "open_objections": len(entry.open_objection_reasons),
