@@ -1,0 +1,15 @@
+from flask import Blueprint
+
+from fundcircle.auth import views
+
+bp = Blueprint("auth", __name__)
+bp.before_app_request(views.load_signed_in_user)
+bp.add_url_rule("/signin", "sign_in", views.sign_in, methods=["GET", "POST"])
+bp.add_url_rule("/signin/check", "check_mail", views.check_mail, methods=["GET"])
+bp.add_url_rule("/signin/code", "enter_code", views.enter_code, methods=["POST"])
+bp.add_url_rule("/signin/link/<token>", "link_landing", views.link_landing, methods=["GET"])
+bp.add_url_rule("/signin/link", "link_redeem", views.link_redeem, methods=["POST"])
+bp.add_url_rule("/signout", "sign_out", views.sign_out, methods=["POST"])
+bp.add_url_rule("/account", "account", views.account, methods=["GET", "POST"])
+bp.add_url_rule("/account/sessions/end-others", "end_other_sessions", views.end_other_sessions,
+                methods=["POST"])
