@@ -73,6 +73,10 @@ def collect_responses(proposals: Sequence[Proposal], ballots: Sequence[Ballot]) 
                 entry.resolved_objection_reasons.append(answer.reason.strip())
             else:
                 entry.open_objection_reasons.append(answer.reason.strip())
+    for entry in collected.values():  # sorted: the outcome must not depend on ballot order
+        entry.concern_reasons.sort()
+        entry.open_objection_reasons.sort()
+        entry.resolved_objection_reasons.sort()
     return collected
 
 
