@@ -208,6 +208,94 @@ def _print_simulation(election: Any, outcome: Any, result: dict[str, Any]) -> No
 
 # --- app: up, db upgrade, demo, tally, export, reconcile ---------------------------------------
 
+def _app():  # type: ignore[no-untyped-def]
+    """The app for a command; configuration errors become one clear line, not a traceback."""
+    from fundcircle import create_app
+    from fundcircle.errors import ConfigurationError
+
+    try:
+        return create_app()
+    except ConfigurationError as err:
+        raise click.ClickException(err.user_message) from None
+
+
+def _migrate(app) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.migrate import upgrade
+
+    try:
+        upgrade(app.config["DATABASE_URL"])
+    except Exception as err:  # noqa: BLE001 - any driver error becomes one readable line
+        raise click.ClickException(f"could not migrate {app.config['DATABASE_URL']}: {err}") from None
+
+
+def _seed_demo(app) -> bool:  # type: ignore[no-untyped-def]
+    """Seed the demo circle when the database has no circle yet; True when seeded."""
+    from sqlalchemy import func, select
+
+    from fundcircle.circles.models import Circle
+    from fundcircle.db import begin_write, utcnow
+    from fundcircle.demo import seed_demo
+    from fundcircle.extensions import db
+
+    with app.app_context():
+        begin_write(db.session)
+        if db.session.scalar(select(func.count()).select_from(Circle)):
+            return False
+        seed_demo(db.session, utcnow())
+        db.session.commit()
+    return True
+
+
+@main.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="port to listen on")
+@click.option("--no-demo", is_flag=True, help="do not seed the demo circle into an empty database")
+def up_command(host: str, port: int, no_demo: bool) -> None:
+    """Migrate the database, seed the demo when it is empty, and serve the app."""
+    from werkzeug.serving import run_simple
+
+    app = _app()
+    _migrate(app)
+    if not no_demo and _seed_demo(app):
+        click.echo("Seeded the demo circle 'Riverside Commons Fund'.")
+    click.echo(f"fundcircle is serving on http://{host}:{port}  (database: {app.config['DATABASE_URL']})")
+    if app.config.get("OUTBOX_ENABLED"):
+        click.echo(f"Sign-in mail goes to the dev outbox: http://{host}:{port}/dev/outbox")
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+def db_upgrade_command() -> None:
+    """Apply all migrations."""
+    app = _app()
+    _migrate(app)
+    click.echo("Database is up to date.")
+
+
+@main.command("demo")
+def demo_command() -> None:
+    """Seed the realistic demo circle (migrates first; does nothing if it exists)."""
+    from fundcircle.db import begin_write, utcnow
+    from fundcircle.demo import demo_exists, seed_demo
+    from fundcircle.extensions import db
+
+    app = _app()
+    _migrate(app)
+    with app.app_context():
+        begin_write(db.session)
+        if demo_exists(db.session):
+            click.echo("The demo circle already exists.")
+            return
+        seed_demo(db.session, utcnow())
+        db.session.commit()
+    click.echo("Seeded the demo circle 'Riverside Commons Fund' (/c/riverside-commons).")
+
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()
