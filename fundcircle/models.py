@@ -3,6 +3,7 @@
 from fundcircle.audit import models as _audit  # noqa: F401
 from fundcircle.auth import models as _auth  # noqa: F401
 from fundcircle.circles import models as _circles  # noqa: F401
+from fundcircle.ledger import models as _ledger  # noqa: F401
 from fundcircle.notifications import models as _notifications  # noqa: F401
 from fundcircle.proposals import models as _proposals  # noqa: F401
 from fundcircle.rounds import models as _rounds  # noqa: F401

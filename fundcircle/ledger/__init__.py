@@ -1,0 +1,66 @@
+"""Append-only, double-entry, hash-chained ledger (reference/ledger-and-reliability.md §1).
+
+Public API — nothing else in the app reads internals or writes ledger tables:
+
+Writing (take the session and explicit ``now``/actor, flush, never commit):
+    post(session, *, circle_id, kind, idempotency_key, legs, now, ...) -> Posted
+    reverse(session, transaction_id, *, now, ...) -> Posted
+    record_contribution(session, circle, *, gross_minor, now, fee_minor=0,
+                        payment_intent_id=None | manual_reference=None, ...) -> Posted
+    award(session, round_, proposal, amount_minor, *, now, ...) -> Posted
+    record_payout(session, round_, proposal, *, expense_id, amount_minor, now, fee_minor=0, ...) -> Posted
+    cancel_award(session, round_, proposal, *, now, ...) -> Posted
+    ensure_circle_accounts(session, circle, *, now) -> None
+    run_with_retry(make_session, work) -> result   (commit boundary that retries lost writer races)
+
+Reading:
+    verify(session) -> VerifyReport       (ok, first_bad_seq, problems, head)
+    head(session, circle_id=None) -> Head (seq, hash_hex)
+    balance(session, account_key) -> Money            (natural side: a funded pot is positive)
+    account_balances(session, circle_id=None) -> list[AccountBalance]
+    circle_balances(session, circle_id, currency) -> CircleBalances
+
+Values: Leg(account_key, Money), Posted, Money; errors: InsufficientFunds (a RuleViolation),
+LedgerImmutable, LedgerIntegrityError, plus fundcircle.errors.IdempotencyConflict / NotFound /
+ValidationError and money.CurrencyMismatch.
+"""
+
+from fundcircle.ledger.checks import (
+    AccountBalance,
+    CircleBalances,
+    Head,
+    Problem,
+    VerifyReport,
+    account_balances,
+    balance,
+    circle_balances,
+    head,
+    verify,
+)
+from fundcircle.ledger.models import LedgerImmutable
+from fundcircle.ledger.money import CurrencyMismatch, Money
+from fundcircle.ledger.operations import (
+    award,
+    award_key,
+    cancel_award,
+    ensure_circle_accounts,
+    record_contribution,
+    record_payout,
+)
+from fundcircle.ledger.posting import (
+    InsufficientFunds,
+    Leg,
+    LedgerIntegrityError,
+    Posted,
+    post,
+    reverse,
+    run_with_retry,
+)
+
+__all__ = [
+    "AccountBalance", "CircleBalances", "CurrencyMismatch", "Head", "InsufficientFunds", "Leg",
+    "LedgerImmutable", "LedgerIntegrityError", "Money", "Posted", "Problem", "VerifyReport",
+    "account_balances", "award", "award_key", "balance", "cancel_award", "circle_balances",
+    "ensure_circle_accounts", "head", "post", "record_contribution", "record_payout", "reverse",
+    "run_with_retry", "verify",
+]

@@ -1,0 +1,461 @@
+"""Writing the ledger: ``post()`` and ``reverse()``, the only code that inserts ledger rows.
+
+One call = one ledger transaction, written in this order under the writer lock:
+header, postings, seal. The seal is the point where the whole transaction is visible; its trigger
+re-checks what ``post()`` checked (two or more legs, zero sum per currency, floors, seq = tip + 1,
+prev_hash links). Everything a caller can get wrong is checked in Python *before* the first insert,
+so a refused call (``ValidationError``, ``RuleViolation``, ``IdempotencyConflict``, ``NotFound``)
+leaves nothing behind in the caller's transaction. ``post()`` flushes, never commits.
+
+Writers are serialized: PostgreSQL takes ``pg_advisory_xact_lock(LEDGER_LOCK_ID)``; SQLite holds
+the database write lock (BEGIN IMMEDIATE when ``post()`` starts the transaction, otherwise a no-op
+write that takes the lock). The gapless ``ledger_seal.seq`` primary key is the backstop: a writer
+that raced anyway gets an IntegrityError and its caller retries the whole unit of work
+(``run_with_retry``).
+
+Hot path: Core statements (no ORM unit of work) and a per-session cache of accounts (accounts are
+insert-only, so a cached row can only go stale when the transaction that created it rolls back;
+the cache is dropped on rollback).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from fundcircle.errors import IdempotencyConflict, NotFound, RuleViolation, ValidationError
+from fundcircle.ledger.accounts import AccountSpec
+from fundcircle.ledger.chain import ENCODING_VERSION, canonical_bytes, chain_hash, request_digest
+from fundcircle.ledger.models import (
+    NORMAL_SIDE_OF_KIND,
+    TRANSACTION_KINDS,
+    LedgerAccount,
+    LedgerPosting,
+    LedgerSeal,
+    LedgerTransaction,
+)
+from fundcircle.ledger.money import CurrencyMismatch, Money, format_money
+
+#: pg_advisory_xact_lock key of the single ledger writer: b"fcledger" as a big-endian int64
+LEDGER_LOCK_ID = int.from_bytes(b"fcledger", "big")
+MAX_KEY_LENGTH = 255
+_BIGINT_MAX = 2**63 - 1
+
+_tx = LedgerTransaction.__table__
+_posting = LedgerPosting.__table__
+_seal = LedgerSeal.__table__
+_account = LedgerAccount.__table__
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One leg of a transaction: ``amount`` is debit-positive (credits are negative)."""
+
+    account_key: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The outcome of ``post()``: the sealed transaction, and whether this call was a replay."""
+
+    transaction_id: int
+    seq: int
+    hash_hex: str
+    idempotency_key: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    id: int
+    key: str
+    circle_id: int | None
+    currency: str
+    normal_side: str
+    floor_zero: bool
+
+
+class InsufficientFunds(RuleViolation):
+    """A floor account (pot, earmark) cannot cover what a transaction takes from it."""
+
+    def __init__(self, message: str, *, account_key: str, currency: str, available_minor: int,
+                 requested_minor: int) -> None:
+        super().__init__(message)
+        self.account_key = account_key
+        self.currency = currency
+        self.available_minor = available_minor
+        self.requested_minor = requested_minor
+        self.shortfall_minor = requested_minor - available_minor
+
+
+class LedgerIntegrityError(RuleViolation):
+    """A ledger trigger refused a write that ``post()`` should have refused first (a bug or a race)."""
+
+
+# -- account cache ---------------------------------------------------------------------------------
+
+_CACHE = "fundcircle.ledger.accounts"
+
+
+def _cache(session: Session) -> dict[str, AccountInfo]:
+    return session.info.setdefault(_CACHE, {})
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_account_cache(session: Session, _previous: Any) -> None:
+    # an account inserted by the rolled-back transaction no longer exists
+    session.info.pop(_CACHE, None)
+
+
+def _row_info(row: Any) -> AccountInfo:
+    return AccountInfo(id=row.id, key=row.key, circle_id=row.circle_id, currency=row.currency,
+                       normal_side=row.normal_side, floor_zero=bool(row.floor_zero))
+
+
+_SELECT_ACCOUNTS = sa.select(_account.c.id, _account.c.key, _account.c.circle_id, _account.c.currency,
+                             _account.c.normal_side, _account.c.floor_zero).where(
+    _account.c.key.in_(sa.bindparam("keys", expanding=True)))
+
+
+def load_accounts(session: Session, keys: Sequence[str]) -> dict[str, AccountInfo]:
+    """The accounts with these keys that exist (missing keys are absent from the result)."""
+    cache = _cache(session)
+    missing = [k for k in keys if k not in cache]
+    if missing:
+        for row in session.execute(_SELECT_ACCOUNTS, {"keys": missing}):
+            cache[row.key] = _row_info(row)
+    return {k: cache[k] for k in keys if k in cache}
+
+
+def ensure_account(session: Session, spec: AccountSpec, *, circle_id: int | None, currency: str,
+                   now: dt.datetime) -> AccountInfo:
+    """The account ``spec.key``, inserting it (flushed, not committed) if it does not exist yet.
+
+    Raises CurrencyMismatch when it exists with another currency, ValidationError when it exists
+    with another kind or circle (a key names one account forever).
+    """
+    found = load_accounts(session, [spec.key]).get(spec.key)
+    if found is None:
+        acquire_writer_lock(session)  # account creation and posting share one writer
+        found = load_accounts(session, [spec.key]).get(spec.key)
+    if found is None:
+        normal_side = NORMAL_SIDE_OF_KIND[spec.kind]
+        new_id = session.execute(
+            sa.insert(_account).values(circle_id=circle_id, key=spec.key, kind=spec.kind,
+                                       normal_side=normal_side, currency=currency,
+                                       floor_zero=spec.floor_zero, created_at=now).returning(_account.c.id)
+        ).scalar_one()
+        found = AccountInfo(new_id, spec.key, circle_id, currency, normal_side, spec.floor_zero)
+        _cache(session)[spec.key] = found
+        return found
+    if found.currency != currency:
+        raise CurrencyMismatch(f"account {spec.key} is in {found.currency}, not {currency}")
+    if found.circle_id != circle_id or found.floor_zero != spec.floor_zero or \
+            found.normal_side != NORMAL_SIDE_OF_KIND[spec.kind]:
+        raise ValidationError(f"account {spec.key} already exists with other properties")
+    return found
+
+
+# -- the writer lock -------------------------------------------------------------------------------
+
+_SQLITE_TAKE_WRITE_LOCK = sa.text("INSERT INTO currency (code, exponent) SELECT code, exponent FROM currency WHERE 0")
+_PG_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=LEDGER_LOCK_ID)
+
+
+def acquire_writer_lock(session: Session) -> None:
+    """Serialize ledger writers until the end of the caller's database transaction.
+
+    PostgreSQL: transaction-scoped advisory lock (re-entrant). SQLite: if the session has no
+    transaction yet, BEGIN IMMEDIATE; if it already started one deferred, a write that inserts
+    nothing takes the write lock now. On SQLite that can fail with ``database is locked`` when
+    another writer committed since this transaction first read: the caller retries the unit of work.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(_PG_LOCK)
+        return
+    if dialect == "sqlite":
+        if not session.in_transaction():
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            return
+        conn = session.connection()
+        if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+            return
+        session.execute(_SQLITE_TAKE_WRITE_LOCK)
+
+
+# -- post ------------------------------------------------------------------------------------------
+
+_SELECT_BY_KEY = (
+    sa.select(_tx.c.id, _tx.c.request_digest, _seal.c.seq, _seal.c.hash)
+    .select_from(_tx.outerjoin(_seal, _seal.c.transaction_id == _tx.c.id))
+    .where(_tx.c.idempotency_key == sa.bindparam("key"))
+)
+_SELECT_TIP = sa.select(_seal.c.seq, _seal.c.hash).order_by(_seal.c.seq.desc()).limit(1)
+_SELECT_BALANCES = sa.select(_posting.c.account_id, _posting.c.balance_after_minor).where(
+    _posting.c.id.in_(
+        sa.select(sa.func.max(_posting.c.id))
+        .where(_posting.c.account_id.in_(sa.bindparam("ids", expanding=True)))
+        .group_by(_posting.c.account_id)
+        .scalar_subquery()
+    )
+)
+_INSERT_TX = sa.insert(_tx).returning(_tx.c.id)
+_INSERT_POSTING = sa.insert(_posting)
+_INSERT_SEAL = sa.insert(_seal)
+
+
+def _natural(balance_minor: int, normal_side: str) -> int:
+    return balance_minor if normal_side == "debit" else -balance_minor
+
+
+def _flush_pending(session: Session) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+
+
+def post(
+    session: Session,
+    *,
+    circle_id: int | None,
+    kind: str,
+    idempotency_key: str,
+    legs: Sequence[Leg],
+    now: dt.datetime,
+    effective_on: dt.date | None = None,
+    memo: str = "",
+    actor_id: int | None = None,
+    reverses_id: int | None = None,
+    external_source: str | None = None,
+    external_id: str | None = None,
+) -> Posted:
+    """Post one balanced transaction and seal it into the chain.
+
+    Args:
+        circle_id: the circle whose books this is; every leg's account must belong to it.
+        kind: one of ``TRANSACTION_KINDS``.
+        idempotency_key: names the real-world object (``stripe:payment_intent:<id>``,
+            ``award:<round>:<proposal>``, ``oc:expense:<id>:paid``, ``reversal:<tx id>``…).
+        legs: two or more legs on distinct, existing accounts; debit-positive, non-zero, summing
+            to zero per currency; each leg's currency is its account's.
+        now: the recording time (timezone-aware); ``effective_on`` defaults to its UTC date.
+        reverses_id: for kind ``reversal``: the transaction whose legs these exactly negate.
+
+    Returns:
+        ``Posted``; ``replayed=True`` when a transaction with this key and the same request
+        (kind, effective date, circle, reversed transaction, legs) already exists: nothing new is
+        written and the original is returned.
+
+    Raises:
+        ValidationError / CurrencyMismatch: malformed legs (unbalanced, mixed with the account's
+            currency, zero, duplicated account, bad key or kind).
+        NotFound: an account key or the reversed transaction does not exist.
+        IdempotencyConflict: the key exists with a different request.
+        RuleViolation: a floor account (pot, earmark) would go below zero — the message names the
+            account and the shortfall — or the transaction is already reversed.
+        sqlalchemy OperationalError / IntegrityError: lost a race on SQLite or the seq backstop;
+            roll back and retry the unit of work (``run_with_retry``).
+
+    Flushes (writes header, postings, seal in the caller's transaction); never commits.
+    """
+    if now.tzinfo is None:
+        raise ValidationError("now must be timezone-aware")
+    if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
+        raise ValidationError(f"idempotency key must be 1–{MAX_KEY_LENGTH} characters")
+    if kind not in TRANSACTION_KINDS:
+        raise ValidationError(f"unknown transaction kind {kind!r}")
+    if (kind == "reversal") != (reverses_id is not None):
+        raise ValidationError("a reversal (and only a reversal) names the transaction it reverses")
+    if len(legs) < 2:
+        raise ValidationError("a transaction needs at least two legs")
+    effective_on = effective_on or now.astimezone(dt.timezone.utc).date()
+    keys = [leg.account_key for leg in legs]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("each account may appear once per transaction: combine the legs")
+    sums: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if not isinstance(leg.amount, Money):
+            raise ValidationError("leg amounts must be Money")
+        if leg.amount.amount_minor == 0:
+            raise ValidationError(f"zero leg on {leg.account_key}")
+        if abs(leg.amount.amount_minor) > _BIGINT_MAX:
+            raise ValidationError(f"leg on {leg.account_key} is out of range")
+        sums[leg.amount.currency] += leg.amount.amount_minor
+    unbalanced = {c: s for c, s in sums.items() if s != 0}
+    if unbalanced:
+        text = ", ".join(f"{format_money(s, c)}" for c, s in sorted(unbalanced.items()))
+        raise ValidationError(f"legs do not sum to zero per currency (off by {text})")
+
+    triples = [(leg.account_key, leg.amount.currency, leg.amount.amount_minor) for leg in legs]
+    digest = request_digest(kind=kind, effective_on=effective_on, postings=triples, circle_id=circle_id,
+                            reverses_id=reverses_id)
+
+    _flush_pending(session)
+    acquire_writer_lock(session)
+
+    # Replay or conflict: looked up under the lock, so a concurrent twin has committed or not.
+    existing = session.execute(_SELECT_BY_KEY, {"key": idempotency_key}).first()
+    if existing is not None:
+        if bytes(existing.request_digest) != digest:
+            raise IdempotencyConflict(
+                f"idempotency key {idempotency_key!r} was already used for a different transaction "
+                f"(#{existing.id}); a correction must be a reversal plus a new entry under a new key")
+        if existing.seq is None:  # only possible in a damaged database (SQLite, bypassed post())
+            raise LedgerIntegrityError(f"transaction #{existing.id} ({idempotency_key}) was never sealed")
+        return Posted(existing.id, existing.seq, bytes(existing.hash).hex(), idempotency_key, replayed=True)
+
+    accounts = load_accounts(session, keys)
+    for leg in legs:
+        acct = accounts.get(leg.account_key)
+        if acct is None:
+            raise NotFound(f"ledger account {leg.account_key} does not exist")
+        if acct.currency != leg.amount.currency:
+            raise CurrencyMismatch(f"leg on {acct.key} is in {leg.amount.currency}; the account is in {acct.currency}")
+        if acct.circle_id != circle_id:
+            raise ValidationError(f"account {acct.key} belongs to another circle")
+
+    reverses_seq: int | None = None
+    if reverses_id is not None:
+        reverses_seq = _check_reversal(session, reverses_id, triples)
+
+    # Floors: current balance = the latest posting's running balance (under the lock).
+    ids = [accounts[k].id for k in keys]
+    current = dict(session.execute(_SELECT_BALANCES, {"ids": ids}).tuples().all())
+    rows = []
+    for leg in legs:
+        acct = accounts[leg.account_key]
+        before = current.get(acct.id, 0)
+        after = before + leg.amount.amount_minor
+        if acct.floor_zero and _natural(after, acct.normal_side) < 0:
+            available = _natural(before, acct.normal_side)
+            taken = -_natural(leg.amount.amount_minor, acct.normal_side)
+            cur = acct.currency
+            raise InsufficientFunds(
+                f"{acct.key} cannot go below zero: it holds {format_money(available, cur)}, this "
+                f"{kind} takes {format_money(taken, cur)}, short by {format_money(taken - available, cur)}",
+                account_key=acct.key, currency=cur, available_minor=available, requested_minor=taken)
+        rows.append({"account_id": acct.id, "currency": acct.currency, "amount_minor": leg.amount.amount_minor,
+                     "balance_after_minor": after})
+
+    tip = session.execute(_SELECT_TIP).first()
+    seq = 1 if tip is None else tip.seq + 1
+    prev_hash = None if tip is None else bytes(tip.hash)
+
+    tx_id = session.execute(_INSERT_TX, {
+        "circle_id": circle_id, "idempotency_key": idempotency_key, "request_digest": digest, "kind": kind,
+        "effective_on": effective_on, "recorded_at": now, "memo": memo, "reverses_id": reverses_id,
+        "external_source": external_source, "external_id": external_id, "actor_id": actor_id,
+    }).scalar_one()
+    for row in rows:
+        row["transaction_id"] = tx_id
+    session.execute(_INSERT_POSTING, rows)
+    digest_hash = chain_hash(prev_hash, canonical_bytes(seq=seq, key=idempotency_key, kind=kind,
+                                                        effective_on=effective_on, reverses=reverses_seq,
+                                                        postings=triples))
+    session.execute(_INSERT_SEAL, {"seq": seq, "transaction_id": tx_id, "prev_hash": prev_hash,
+                                   "hash": digest_hash, "encoding_version": ENCODING_VERSION, "sealed_at": now})
+    return Posted(tx_id, seq, digest_hash.hex(), idempotency_key, replayed=False)
+
+
+def _check_reversal(session: Session, reverses_id: int, triples: list[tuple[str, str, int]]) -> int:
+    """Raises unless ``reverses_id`` is sealed, not yet reversed, and exactly negated by ``triples``;
+    returns its seq."""
+    row = session.execute(
+        sa.select(_seal.c.seq).where(_seal.c.transaction_id == reverses_id)
+    ).first()
+    if row is None:
+        if session.get(LedgerTransaction, reverses_id) is None:
+            raise NotFound(f"ledger transaction #{reverses_id} does not exist")
+        raise RuleViolation(f"ledger transaction #{reverses_id} is not sealed")
+    already = session.execute(sa.select(_tx.c.id).where(_tx.c.reverses_id == reverses_id)).scalar()
+    if already is not None:
+        raise RuleViolation(f"ledger transaction #{reverses_id} was already reversed by #{already}")
+    original = {(k, c, -a) for k, c, a in _postings_of(session, reverses_id)}
+    if original != set(triples):
+        raise ValidationError(f"a reversal must exactly negate transaction #{reverses_id}")
+    return int(row.seq)
+
+
+def _postings_of(session: Session, transaction_id: int) -> list[tuple[str, str, int]]:
+    return [
+        (r.key, r.currency, r.amount_minor)
+        for r in session.execute(
+            sa.select(_account.c.key, _posting.c.currency, _posting.c.amount_minor)
+            .join(_account, _account.c.id == _posting.c.account_id)
+            .where(_posting.c.transaction_id == transaction_id)
+            .order_by(_posting.c.id)
+        )
+    ]
+
+
+def reverse(session: Session, transaction_id: int, *, now: dt.datetime, actor_id: int | None = None,
+            memo: str = "", effective_on: dt.date | None = None) -> Posted:
+    """Reverse a sealed transaction: a new ``reversal`` whose legs exactly negate it, keyed
+    ``reversal:<transaction_id>``.
+
+    Idempotent: if the transaction was already reversed, that reversal is returned as a replay
+    (whatever ``effective_on``), so a retried cancel never fails. Raises NotFound (no such
+    transaction), RuleViolation (unsealed original; or a floor account would go below zero, e.g.
+    cancelling an award whose earmark was already paid out). Flushes, never commits.
+    """
+    _flush_pending(session)
+    acquire_writer_lock(session)
+    original = session.execute(sa.select(_tx.c.id, _tx.c.circle_id).where(_tx.c.id == transaction_id)).first()
+    if original is None:
+        raise NotFound(f"ledger transaction #{transaction_id} does not exist")
+    prior = session.execute(
+        sa.select(_tx.c.id, _tx.c.idempotency_key, _seal.c.seq, _seal.c.hash)
+        .select_from(_tx.join(_seal, _seal.c.transaction_id == _tx.c.id))
+        .where(_tx.c.reverses_id == transaction_id)
+    ).first()
+    if prior is not None:
+        return Posted(prior.id, prior.seq, bytes(prior.hash).hex(), prior.idempotency_key, replayed=True)
+    legs = [Leg(k, Money(-a, c)) for k, c, a in _postings_of(session, transaction_id)]
+    return post(session, circle_id=original.circle_id, kind="reversal", idempotency_key=f"reversal:{transaction_id}",
+                legs=legs, now=now, effective_on=effective_on, memo=memo or f"reversal of #{transaction_id}",
+                actor_id=actor_id, reverses_id=transaction_id)
+
+
+# -- retries at the unit-of-work boundary ----------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Lost a writer race: SQLite busy/locked, PostgreSQL serialization/deadlock, or the seq backstop."""
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        return "locked" in text or "busy" in text or getattr(exc.orig, "sqlstate", "") in ("40001", "40P01")
+    if isinstance(exc, IntegrityError):
+        text = str(exc.orig).lower()
+        return "ledger_seal" in text and ("seq" in text or "pk_ledger_seal" in text)
+    return False
+
+
+def run_with_retry(make_session: Callable[[], Session], work: Callable[[Session], T], *, attempts: int = 5) -> T:
+    """Run ``work(session)`` in a fresh session and commit; on a lost writer race roll back and
+    run it again (up to ``attempts`` times). Idempotency keys make re-running safe: a unit of work
+    that did commit before its caller heard back replays instead of posting twice."""
+    for attempt in range(1, attempts + 1):
+        session = make_session()
+        try:
+            acquire_writer_lock(session)
+            result = work(session)
+            session.commit()
+            return result
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt == attempts or not is_retryable(exc):
+                raise
+        finally:
+            session.close()
+    raise AssertionError("unreachable")  # pragma: no cover
