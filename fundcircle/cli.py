@@ -206,6 +206,10 @@ def _print_simulation(election: Any, outcome: Any, result: dict[str, Any]) -> No
 
 # --- ledger: ledger verify, ledger balance (fundcircle/ledger) ---------------------------------
 
+from fundcircle.ledger.commands import ledger_group  # noqa: E402  (commands live with the ledger)
+
+main.add_command(ledger_group)
+
 # --- app: up, db upgrade, demo, tally, export, reconcile ---------------------------------------
 
 def _app():  # type: ignore[no-untyped-def]

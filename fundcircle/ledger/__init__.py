@@ -10,6 +10,7 @@ Writing (take the session and explicit ``now``/actor, flush, never commit):
     award(session, round_, proposal, amount_minor, *, now, ...) -> Posted
     record_payout(session, round_, proposal, *, expense_id, amount_minor, now, fee_minor=0, ...) -> Posted
     cancel_award(session, round_, proposal, *, now, ...) -> Posted
+    move_to_host(session, circle, *, amount_minor, reference, now) -> Posted
     ensure_circle_accounts(session, circle, *, now) -> None
     run_with_retry(make_session, work) -> result   (commit boundary that retries lost writer races)
 
@@ -44,6 +45,7 @@ from fundcircle.ledger.operations import (
     award_key,
     cancel_award,
     ensure_circle_accounts,
+    move_to_host,
     record_contribution,
     record_payout,
 )
@@ -61,6 +63,6 @@ __all__ = [
     "AccountBalance", "CircleBalances", "CurrencyMismatch", "Head", "InsufficientFunds", "Leg",
     "LedgerImmutable", "LedgerIntegrityError", "Money", "Posted", "Problem", "VerifyReport",
     "account_balances", "award", "award_key", "balance", "cancel_award", "circle_balances",
-    "ensure_circle_accounts", "head", "post", "record_contribution", "record_payout", "reverse",
+    "ensure_circle_accounts", "head", "move_to_host", "post", "record_contribution", "record_payout", "reverse",
     "run_with_retry", "verify",
 ]

@@ -168,3 +168,17 @@ def cancel_award(session: Session, round_: Round, proposal: Proposal, *, now: dt
     except InsufficientFunds as exc:
         raise RuleViolation(f"The award to “{proposal.title}” cannot be cancelled: "
                             f"{format_money(exc.shortfall_minor, exc.currency)} of it was already paid out.") from None
+
+
+def move_to_host(session: Session, circle: Circle, *, amount_minor: int, reference: str, now: dt.datetime,
+                 actor_id: int | None = None, effective_on: dt.date | None = None) -> Posted:
+    """Stripe paid money out to the fiscal host: debit ``oc:host``, credit ``stripe:clearing``;
+    key ``transfer:<reference>`` (e.g. the Stripe payout id ``po_…``). Flushes, never commits."""
+    if amount_minor <= 0:
+        raise ValidationError("a transfer must be positive")
+    cur = circle.currency
+    ensure_circle_accounts(session, circle, now=now)
+    legs = [Leg(chart.oc_host(circle.id).key, Money(amount_minor, cur)),
+            Leg(chart.stripe_clearing(circle.id).key, Money(-amount_minor, cur))]
+    return post(session, circle_id=circle.id, kind="transfer", idempotency_key=f"transfer:{reference}", legs=legs,
+                now=now, effective_on=effective_on, actor_id=actor_id, memo="Stripe payout to the fiscal host")
