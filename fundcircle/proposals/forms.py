@@ -4,7 +4,7 @@ currency so "1,250.50" and "1250,5" both work and errors name the field."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import Form, FieldList, FormField, RadioField, StringField, TextAreaField
+from wtforms import FieldList, Form, FormField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from fundcircle.proposals.models import PayeeKind
@@ -13,7 +13,8 @@ BUDGET_LINE_ROWS = 8
 
 
 class BudgetLineForm(Form):
-    description = StringField("Item", validators=[Optional(), Length(max=200)])
+    # not "description": that name is taken by every WTForms field
+    item = StringField("Item", validators=[Optional(), Length(max=200)])
     amount = StringField("Amount", validators=[Optional(), Length(max=30)])
 
 
@@ -26,15 +27,16 @@ class ProposalForm(FlaskForm):
     budget_lines = FieldList(FormField(BudgetLineForm), min_entries=BUDGET_LINE_ROWS,
                              max_entries=BUDGET_LINE_ROWS)
     payee_kind = RadioField("Who receives the money", default=PayeeKind.NONE.value, choices=[
-        (PayeeKind.NONE.value, "Decide later"),
-        (PayeeKind.OPENCOLLECTIVE.value, "An Open Collective account"),
-        (PayeeKind.EMAIL.value, "A person or group we invite by e-mail to give payout details"),
+        SelectChoice(PayeeKind.NONE.value, "Decide later"),
+        SelectChoice(PayeeKind.OPENCOLLECTIVE.value, "An Open Collective account"),
+        SelectChoice(PayeeKind.EMAIL.value, "A person or group we invite by e-mail to give payout details"),
     ])
     payee_oc_slug = StringField("Open Collective account (its short name)", validators=[Length(max=100)])
     payee_email = StringField("Payee e-mail (kept private)", validators=[Length(max=254)])
 
 
 class ScreeningForm(FlaskForm):
-    decision = RadioField("Decision", choices=[("eligible", "Eligible"), ("ineligible", "Not eligible")],
+    decision = RadioField("Decision", choices=[SelectChoice("eligible", "Eligible"),
+                                                     SelectChoice("ineligible", "Not eligible")],
                           validators=[DataRequired()])
     reason = TextAreaField("Reason (the applicant sees it)", validators=[Length(max=2000)])

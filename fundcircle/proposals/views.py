@@ -34,7 +34,7 @@ def _form_to_data(form: ProposalForm, round_: Round) -> operations.ProposalData:
         errors.update(err.field_errors)
     lines: list[tuple[str, int]] = []
     for index, entry in enumerate(form.budget_lines.entries):
-        text, amount_text = (entry.description.data or "").strip(), (entry.amount.data or "").strip()
+        text, amount_text = (entry.item.data or "").strip(), (entry.amount.data or "").strip()
         if not text and not amount_text:
             continue
         name = f"budget_lines-{index}"
@@ -96,7 +96,7 @@ def _form_from(proposal: Proposal) -> ProposalForm:
     form = ProposalForm(obj=proposal, amount_requested=format_amount(
         proposal.amount_requested_minor, proposal.currency, grouping=False))
     for index, line in enumerate(proposal.budget_lines[:BUDGET_LINE_ROWS]):
-        form.budget_lines.entries[index].description.data = line.description
+        form.budget_lines.entries[index].item.data = line.description
         form.budget_lines.entries[index].amount.data = format_amount(line.amount_minor, proposal.currency,
                                                                      grouping=False)
     return form

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, IntegerField, SelectField, SelectMultipleField,
+from wtforms import (BooleanField, SelectChoice, DateTimeLocalField, IntegerField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -49,7 +49,7 @@ class RoundForm(FlaskForm):
     call_text = TextAreaField("The call for proposals", validators=[Length(max=20000)],
                               description="What the round funds, who may apply, what you look for.")
     budget = StringField("Budget", validators=[DataRequired(), Length(max=30)])
-    currency = SelectField("Currency", choices=sorted(CURRENCY_EXPONENTS))
+    currency = SelectField("Currency", choices=[SelectChoice(c) for c in sorted(CURRENCY_EXPONENTS)])
     rule_id = SelectField("How members decide")
     rule_params = TextAreaField("Rule parameters (name = value, one per line)", validators=[Length(max=2000)])
     submissions_open_at = DateTimeLocalField("Submissions open (UTC)", format=DATETIME_FORMAT,
@@ -63,14 +63,14 @@ class RoundForm(FlaskForm):
     min_request = StringField("Smallest request (optional)", validators=[Length(max=30)])
     max_request = StringField("Largest request (optional)", validators=[Length(max=30)])
     required_fields = MultiCheckboxField("Proposals must include",
-                                         choices=[(k, v) for k, v in REQUIRABLE_FIELDS.items()])
+                                         choices=[SelectChoice(k, v) for k, v in REQUIRABLE_FIELDS.items()])
     max_proposals_per_applicant = IntegerField("Proposals per applicant (optional)",
                                                validators=[Optional(), NumberRange(min=1, max=100)])
     show_running_results = BooleanField("Show running results while voting is open")
 
     def __init__(self, *args: Any, rule_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.rule_id.choices = rule_choices
+        self.rule_id.choices = [SelectChoice(value, label) for value, label in rule_choices]
 
     def validate_rule_params(self, field: Any) -> None:
         parse_params(field.data or "")
