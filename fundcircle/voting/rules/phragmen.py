@@ -112,7 +112,7 @@ class SequentialPhragmen(Rule):
         tie_key = tie_key_function(params["tie_order"], seed, votes)
         engine = PhragmenEngine(screening.candidates, valid)
         funded = {p.id: 0 for p in screening.free}
-        summary: dict[str, Any] = {"n": screening.n, "tie_at_stop": False}
+        summary: dict[str, Any] = {"n": screening.n, "tied_misfit": False}
         left = budget.amount_minor
         m = len(engine.candidates)
         ties = [tie_key(p) for p in engine.candidates]
@@ -132,8 +132,12 @@ class SequentialPhragmen(Rule):
             proposal = engine.candidates[p]
             data = {"votes": votes[proposal.id], "moment": to_fraction(moment), "cost_minor": proposal.cost_minor,
                     "left_minor": left}
+            tied = self._tied(engine, heap, moment, version, done, p)
+            if tied and any(engine.candidates[q].cost_minor > left for q in [p, *tied]):
+                # pabutools stops when ANY proposal tied at the earliest moment misfits; we follow
+                # the declared tie order (§2.1). Recorded so oracle tests can tell the two apart.
+                summary["tied_misfit"] = True
             if proposal.cost_minor > left:
-                summary["tie_at_stop"] = summary["tie_at_stop"] or self._tied(engine, heap, moment, version, done)
                 done[p] = True
                 if params["overflow"] == "stop":
                     stopped_at = p
@@ -165,9 +169,12 @@ class SequentialPhragmen(Rule):
                        summary=summary)
 
     @staticmethod
-    def _tied(engine: PhragmenEngine, heap: list[tuple], moment: Any, version: list[int], done: list[bool]) -> bool:
-        """Does another proposal reach exactly the same moment? (pabutools stops if any tied one misfits.)"""
-        for _, _, q, ver in heap:
-            if not done[q] and ver == version[q] and engine.moment(q) == moment:
-                return True
-        return False
+    def _tied(engine: PhragmenEngine, heap: list[tuple], moment: Any, version: list[int], done: list[bool],
+              chosen: int) -> list[int]:
+        """Other proposals whose moment is exactly the chosen one's. Heap bounds never exceed the true
+        moment and none is below the chosen moment, so only entries whose bound equals it can tie."""
+        tied = []
+        for bound, _, q, ver in heap:
+            if q != chosen and not done[q] and ver == version[q] and bound == moment and engine.moment(q) == moment:
+                tied.append(q)
+        return tied
