@@ -81,30 +81,66 @@ class Money:
         return format_money(self.amount_minor, self.currency)
 
 
-_AMOUNT_RE = re.compile(r"^[+-]?\d{1,15}([.,]\d+)?$")
+_AMOUNT_RE = re.compile(r"^[+-]?\d{1,15}(\.\d+)?$")
+_GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(\d{3})*$")
+
+
+def _ungroup(int_part: str, sep: str) -> str | None:
+    """``int_part`` without its thousands separators, or None if the groups are not 1-3 then 3s."""
+    groups = int_part.split(sep)
+    head = groups[0].lstrip("+-")
+    if not (1 <= len(head) <= 3 and head.isdigit()) or any(len(g) != 3 or not g.isdigit() for g in groups[1:]):
+        return None
+    return "".join(groups)
+
+
+def _normalize(cleaned: str, exp: int) -> str | None:
+    """One decimal point and no grouping, or None when the separators make no sense.
+
+    - both "," and "." present: the rightmost is the decimal separator ("1.234,50", "1,234.50");
+    - one kind, several times: thousands grouping ("1,000,000", "1.000.000");
+    - one separator followed by exactly three digits, in a currency with fewer than three decimals
+      and a non-zero integer part: thousands grouping ("1,000" JPY is 1000, "1.500" EUR is 1500.00);
+      otherwise it is the decimal separator ("1234,5", "0,500", "1.234" KWD).
+    """
+    commas, dots = cleaned.count(","), cleaned.count(".")
+    if commas and dots:
+        dec = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
+        group = "." if dec == "," else ","
+        int_part, _, frac = cleaned.rpartition(dec)
+        if dec in int_part:
+            return None
+        ungrouped = _ungroup(int_part, group)
+        return None if ungrouped is None else f"{ungrouped}.{frac}"
+    sep = "," if commas else "." if dots else ""
+    if not sep:
+        return cleaned
+    if cleaned.count(sep) > 1:
+        return _ungroup(cleaned, sep)
+    head, _, frac = cleaned.partition(sep)
+    if len(frac) == 3 and exp < 3 and head.lstrip("+-").lstrip("0") and frac.isdigit():
+        return _ungroup(cleaned, sep)
+    return f"{head}.{frac}"
 
 
 def parse_amount(text: str, currency: str, *, field: str = "amount", allow_negative: bool = False) -> int:
-    """Parse "1,234.50" / "1234,5" / "1 234" into minor units of ``currency``; clear errors.
+    """Parse "1,234.50" / "1.234,50" / "1234,5" / "1 234" into minor units of ``currency``; clear errors.
 
-    Thousands separators (space, apostrophe, or comma when a dot decimal follows) are accepted;
-    more decimals than the currency has is an error, never a rounding.
+    Thousands separators (space, apostrophe, comma or dot as explained in ``_normalize``) are
+    accepted; more decimals than the currency has is an error, never a rounding.
     """
     raw = (text or "").strip().replace("\u00a0", " ")
     if not raw:
         raise ValidationError(f"{field}: enter an amount", field_errors={field: ["Enter an amount."]})
-    cleaned = raw.replace(" ", "").replace("'", "")
-    if "," in cleaned and "." in cleaned:
-        cleaned = cleaned.replace(",", "")
-    if not _AMOUNT_RE.match(cleaned) or not cleaned.isascii():
+    exp = exponent(currency)
+    cleaned = _normalize(raw.replace(" ", "").replace("'", ""), exp) if raw.isascii() else None
+    if cleaned is None or not _AMOUNT_RE.match(cleaned):
         raise ValidationError(f"{field}: {raw!r} is not an amount",
                               field_errors={field: ["Enter a number such as 1250 or 1250.50."]})
-    cleaned = cleaned.replace(",", ".")
     try:
         value = Decimal(cleaned)
     except InvalidOperation:  # pragma: no cover - the regex already guards this
         raise ValidationError(f"{field}: {raw!r} is not an amount", field_errors={field: ["Not a number."]}) from None
-    exp = exponent(currency)
     scaled = value.scaleb(exp)
     if scaled != scaled.to_integral_value():
         unit = "whole units" if exp == 0 else f"{exp} decimal place{'s' if exp > 1 else ''}"
