@@ -329,7 +329,7 @@ def post(
 
     # Floors: current balance = the latest posting's running balance (under the lock).
     ids = [accounts[k].id for k in keys]
-    current = dict(session.execute(_SELECT_BALANCES, {"ids": ids}).tuples().all())
+    current = {r[0]: r[1] for r in session.execute(_SELECT_BALANCES, {"ids": ids})}
     rows = []
     for leg in legs:
         acct = accounts[leg.account_key]
