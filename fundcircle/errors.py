@@ -96,6 +96,8 @@ def register_error_handlers(app: Any) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(err: HTTPException):
+        if err.response is not None:  # e.g. the redirect to the sign-in page
+            return err.response
         status = err.code or 500
         titles = {
             400: "Bad request",

@@ -212,3 +212,13 @@ def test_invitation_flow(client: WebClient, world: dict, app) -> None:
         stranger = WebClient(app)
         stranger.sign_in("stranger@example.org")
         assert stranger.post(path, {}).status_code == 409
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_and_back(client: WebClient, world: dict) -> None:
+    with freeze_time(T0 + DAY):
+        response = client.get(f"/c/{world['slug']}/r/{world['round_id']}/proposals/new")
+        assert response.status_code == 302
+        assert response.headers["Location"] == (
+            f"/signin?next=/c/{world['slug']}/r/{world['round_id']}/proposals/new")
+        assert client.sign_in("x@example.org", next_path=f"/c/{world['slug']}/r/{world['round_id']}/proposals/new"
+                              ).headers["Location"].endswith("/proposals/new")

@@ -47,12 +47,15 @@ def round_data(**overrides: Any) -> round_ops.RoundData:
     return round_ops.RoundData(**values)
 
 
-def create_round(session: Session, circle: Circle, *, publish: bool = True, **overrides: Any) -> Round:
+def create_round(session: Session, circle: Circle, *, publish: bool = True, now: dt.datetime | None = None,
+                 **overrides: Any) -> Round:
+    """A round (published unless ``publish=False``), created at ``now`` (default T0 - 5 days)."""
     facilitator = next(m.user for m in circle.memberships if m.is_facilitator)
+    created = now or (overrides.get("submissions_open_at", T0) - 5 * DAY)
     round_ = round_ops.create_round(session, circle=circle, actor=facilitator, data=round_data(**overrides),
-                                    now=T0 - 5 * DAY)
+                                    now=created)
     if publish:
-        round_ops.publish_round(session, round_=round_, actor=facilitator, now=T0 - 5 * DAY)
+        round_ops.publish_round(session, round_=round_, actor=facilitator, now=created)
     return round_
 
 
