@@ -204,7 +204,9 @@ def _b(value: Any) -> bytes | None:
 
 
 def _stream(conn: sa.Connection, sql: str) -> Iterator[Any]:
-    result = conn.execution_options(stream_results=True, yield_per=20000).exec_driver_sql(sql)
+    # per-statement options: Connection.execution_options() would change the connection for
+    # every later statement of the caller's transaction
+    result = conn.exec_driver_sql(sql, execution_options={"stream_results": True, "yield_per": 20000})
     try:
         yield from result
     finally:
@@ -223,20 +225,25 @@ def _setup(conn: sa.Connection) -> _Checker:
 def _fast_pass(conn: sa.Connection) -> VerifyReport:
     checker = _setup(conn)
     postings = _stream(conn, _SQL_POSTINGS)
-    pending = next(postings, None)
-    for tx_id, key, kind, eff, reverses_id, seq, prev_hash, stored_hash in _stream(conn, _SQL_HEADERS):
-        legs = []
-        while pending is not None and pending[0] == tx_id:
-            legs.append((pending[1], pending[2], pending[3], pending[4]))
-            pending = next(postings, None)
-        if pending is not None and pending[0] < tx_id:
+    headers = _stream(conn, _SQL_HEADERS)
+    try:
+        pending = next(postings, None)
+        for tx_id, key, kind, eff, reverses_id, seq, prev_hash, stored_hash in headers:
+            legs = []
+            while pending is not None and pending[0] == tx_id:
+                legs.append((pending[1], pending[2], pending[3], pending[4]))
+                pending = next(postings, None)
+            if pending is not None and pending[0] < tx_id:
+                raise _OutOfOrder
+            if seq is None:
+                checker.unsealed(tx_id, key)
+                continue
+            checker.sealed(tx_id, key, kind, eff, reverses_id, seq, _b(prev_hash), bytes(stored_hash), legs)
+        if pending is not None:
             raise _OutOfOrder
-        if seq is None:
-            checker.unsealed(tx_id, key)
-            continue
-        checker.sealed(tx_id, key, kind, eff, reverses_id, seq, _b(prev_hash), bytes(stored_hash), legs)
-    if pending is not None:
-        raise _OutOfOrder
+    finally:
+        headers.close()
+        postings.close()
     return checker.finish()
 
 
