@@ -7,6 +7,7 @@ through a plain engine and session, so they work without the web app and never w
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -19,7 +20,9 @@ def _session_factory():  # type: ignore[no-untyped-def]
     from fundcircle.config import load_config
     from fundcircle.db import make_engine, make_sessionmaker
 
-    engine = make_engine(load_config()["DATABASE_URL"])
+    # DATABASE_URL directly when set: load_config() would also create a development secret key
+    url = os.environ.get("DATABASE_URL") or load_config()["DATABASE_URL"]
+    engine = make_engine(url)
     return engine, make_sessionmaker(engine)
 
 
