@@ -1,9 +1,9 @@
-from flask_wtf import FlaskForm
+from fundcircle.forms import BaseForm
 from wtforms import BooleanField, EmailField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
 
-class InviteForm(FlaskForm):
+class InviteForm(BaseForm):
     email = EmailField("E-mail address", validators=[DataRequired(), Email(check_deliverability=False),
                                                      Length(max=254)])
     as_facilitator = BooleanField("Facilitator (creates rounds, screens proposals)")

@@ -3,7 +3,7 @@ currency so "1,250.50" and "1250,5" both work and errors name the field."""
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
+from fundcircle.forms import BaseForm
 from wtforms import FieldList, Form, FormField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -18,7 +18,7 @@ class BudgetLineForm(Form):
     amount = StringField("Amount", validators=[Optional(), Length(max=30)])
 
 
-class ProposalForm(FlaskForm):
+class ProposalForm(BaseForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=160)])
     summary = TextAreaField("Summary (one or two sentences)", validators=[Length(max=500)])
     description = TextAreaField("Description", validators=[Length(max=20000)],
@@ -35,7 +35,7 @@ class ProposalForm(FlaskForm):
     payee_email = StringField("Payee e-mail (kept private)", validators=[Length(max=254)])
 
 
-class ScreeningForm(FlaskForm):
+class ScreeningForm(BaseForm):
     decision = RadioField("Decision", choices=[SelectChoice("eligible", "Eligible"),
                                                      SelectChoice("ineligible", "Not eligible")],
                           validators=[DataRequired()])

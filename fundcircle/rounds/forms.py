@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask_wtf import FlaskForm
+from fundcircle.forms import BaseForm
 from wtforms import (BooleanField, SelectChoice, DateTimeLocalField, IntegerField, SelectField, SelectMultipleField,
                      StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
@@ -44,7 +44,7 @@ def format_params(params: dict[str, Any]) -> str:
     return "\n".join(f"{k} = {v}" for k, v in sorted(params.items()))
 
 
-class RoundForm(FlaskForm):
+class RoundForm(BaseForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=160)])
     call_text = TextAreaField("The call for proposals", validators=[Length(max=20000)],
                               description="What the round funds, who may apply, what you look for.")

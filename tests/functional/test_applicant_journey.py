@@ -190,3 +190,14 @@ def test_private_fields_stay_private(client: WebClient, world: dict, app) -> Non
         for path in (page, u["round"], "/", f"/c/{world['slug']}"):
             text = public.text(path)
             assert "secret-payee@example.net" not in text and APPLICANT not in text
+
+
+@pytest.mark.parametrize("field", ["title", "summary", "description"])
+def test_nul_bytes_and_control_characters_are_refused_cleanly(client: WebClient, world: dict, field: str) -> None:
+    u = urls(world)
+    with freeze_time(T0 + DAY):
+        client.sign_in(APPLICANT)
+        value = form()[field] + "\x00hidden"
+        response = client.post(u["new"], form(**{field: value}))
+        assert response.status_code == 422
+        assert "control characters" in response.get_data(as_text=True)
