@@ -25,10 +25,6 @@ def public_proposals(session: Session, round_: Round) -> list[Proposal]:
         .order_by(Proposal.submitted_at, Proposal.id)))
 
 
-def submitted_proposals(session: Session, round_: Round) -> list[Proposal]:
-    return public_proposals(session, round_)
-
-
 def proposals_of(session: Session, round_: Round, user: User | None) -> list[Proposal]:
     if user is None:
         return []

@@ -174,6 +174,3 @@ def publish_round(session: Session, *, round_: Round, actor: User, now: dt.datet
     session.flush()
     return round_
 
-
-def phase(round_: Round, now: dt.datetime) -> Phase:
-    return round_.phase_at(now)

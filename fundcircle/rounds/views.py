@@ -144,5 +144,5 @@ def screening(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     round_ = queries.round_or_404(db.session, circle, round_id, user)
     require(permissions.can_manage_round(user, round_), "Only facilitators can screen proposals.")
     return render_template("rounds/screening.html", circle=circle, round=round_, now=utcnow(),
-                           proposals=proposal_queries.submitted_proposals(db.session, round_))
+                           proposals=proposal_queries.public_proposals(db.session, round_))
 
