@@ -203,10 +203,16 @@ def _b(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-def _stream(conn: sa.Connection, sql: str) -> Iterator[Any]:
+#: above this many seals, rows are streamed (server-side cursors on PostgreSQL) instead of fetched
+#: at once; below it the extra round trips cost more than the memory saved
+STREAM_ABOVE_SEALS = 50_000
+
+
+def _stream(conn: sa.Connection, sql: str, big: bool) -> Iterator[Any]:
     # per-statement options: Connection.execution_options() would change the connection for
     # every later statement of the caller's transaction
-    result = conn.exec_driver_sql(sql, execution_options={"stream_results": True, "yield_per": 20000})
+    options = {"stream_results": True, "yield_per": 20000} if big else {}
+    result = conn.exec_driver_sql(sql, execution_options=options)
     try:
         yield from result
     finally:
@@ -224,8 +230,9 @@ def _setup(conn: sa.Connection) -> _Checker:
 
 def _fast_pass(conn: sa.Connection) -> VerifyReport:
     checker = _setup(conn)
-    postings = _stream(conn, _SQL_POSTINGS)
-    headers = _stream(conn, _SQL_HEADERS)
+    big = (conn.exec_driver_sql("SELECT max(seq) FROM ledger_seal").scalar() or 0) > STREAM_ABOVE_SEALS
+    postings = _stream(conn, _SQL_POSTINGS, big)
+    headers = _stream(conn, _SQL_HEADERS, big)
     try:
         pending = next(postings, None)
         for tx_id, key, kind, eff, reverses_id, seq, prev_hash, stored_hash in headers:
