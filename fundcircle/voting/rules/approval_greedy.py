@@ -46,12 +46,15 @@ def plural(count: int, word: str) -> str:
 # --- ballots ---------------------------------------------------------------------------------
 
 
-def validate_approval_ballot(ballot: Ballot, proposals: Sequence[Proposal], params: Mapping[str, Any]) -> None:
-    """An approval ballot is a set of known proposal ids within [min_approvals, max_approvals]."""
+def validate_approval_ballot(ballot: Ballot, proposals: Sequence[Proposal], params: Mapping[str, Any],
+                             known: set[str] | frozenset[str] | None = None) -> None:
+    """An approval ballot is a set of known proposal ids within [min_approvals, max_approvals].
+    ``known`` (the proposal ids) may be passed in when checking many ballots."""
     value = ballot.value
     if not isinstance(value, (set, frozenset)):
         raise ValidationError("An approval ballot is a set of proposals.", field_errors={"ballot": ["not a set"]})
-    known = {p.id for p in proposals}
+    if known is None:
+        known = {p.id for p in proposals}
     unknown = sorted(str(v) for v in value if v not in known)
     if unknown:
         raise ValidationError(f"This ballot names proposals that are not in the round: {', '.join(unknown)}.",
@@ -70,9 +73,15 @@ def validate_approval_ballots(rule: Rule, ballots: Sequence[Ballot], proposals: 
     """Every ballot checked (the error names the voter); empty ballots allowed by min_approvals=0 are
     abstentions and are left out of the returned list (and so out of n)."""
     valid = []
+    known = frozenset(p.id for p in proposals)
+    # the shared approval checks run with the id set built once; a rule with more checks than
+    # those (approval-greedy's max_ballot_cost) gets its own validate_ballot called too
+    extra_checks = params.get("max_ballot_cost") is not None
     for ballot in ballots:
         try:
-            rule.validate_ballot(ballot, proposals, budget, params)
+            validate_approval_ballot(ballot, proposals, params, known)
+            if extra_checks:
+                rule.validate_ballot(ballot, proposals, budget, params)
         except ValidationError as exc:
             raise ValidationError(f"ballot of voter {ballot.voter_id!r}: {exc.user_message}",
                                   field_errors=exc.field_errors) from None
