@@ -300,6 +300,60 @@ def demo_command() -> None:
     click.echo("Seeded the demo circle 'Riverside Commons Fund' (/c/riverside-commons).")
 
 
+@main.command("tally")
+@click.argument("round_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="print the stored result as one JSON object")
+def tally_command(round_id: int, as_json: bool) -> None:
+    """Close voting of ROUND_ID and tally it (idempotent: a tallied round prints its stored result)."""
+    from fundcircle.extensions import db
+
+    app = _app()
+    try:
+        _tally(app, round_id, as_json)
+    finally:
+        db.dispose(app)  # a one-shot command: close the pool's connections now, not at exit
+
+
+def _tally(app, round_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from fundcircle.db import begin_write, utcnow
+    from fundcircle.errors import FundcircleError
+    from fundcircle.extensions import db
+    from fundcircle.rounds.models import Round
+    from fundcircle.voting.operations import close_and_tally
+
+    with app.app_context():
+        begin_write(db.session)  # the close takes the write lock before its first read
+        round_ = db.session.get(Round, round_id)
+        if round_ is None:
+            raise click.ClickException(f"there is no round {round_id}")
+        try:
+            result = close_and_tally(db.session, round_, utcnow())
+        except FundcircleError as err:
+            raise click.ClickException(err.user_message) from None
+        db.session.commit()
+        awards = [{"proposal_id": a.proposal_id, "title": a.proposal.title, "amount_minor": a.amount_minor,
+                   "currency": a.currency, "earmarked": a.earmarked_at is not None,
+                   "earmark_problem": a.earmark_problem} for a in result.awards]
+        if as_json:
+            click.echo(json.dumps({
+                "round_id": round_id, "rule": result.rule_id, "params": result.params,
+                "ballot_count": result.ballot_count, "member_count": result.member_count,
+                "ballot_digest": result.ballot_digest, "seed": result.seed,
+                "tallied_at": result.tallied_at.isoformat(), "awards": awards, "outcome": result.outcome,
+            }, sort_keys=True))
+            return
+        click.echo(f"Round {round_id} “{round_.title}”: {result.rule_id}, {result.ballot_count} ballots of "
+                   f"{result.member_count} members, tallied {result.tallied_at:%Y-%m-%d %H:%M} UTC")
+        click.echo(f"ballot digest {result.ballot_digest}")
+        for a in awards:
+            note = "earmarked" if a["earmarked"] else f"NOT earmarked: {a['earmark_problem']}"
+            click.echo(f"  funded #{a['proposal_id']} {a['title']}: {a['amount_minor']} {a['currency']} minor ({note})")
+        if not awards:
+            click.echo("  nothing funded")
+
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

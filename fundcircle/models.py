@@ -7,6 +7,7 @@ from fundcircle.ledger import models as _ledger  # noqa: F401
 from fundcircle.notifications import models as _notifications  # noqa: F401
 from fundcircle.proposals import models as _proposals  # noqa: F401
 from fundcircle.rounds import models as _rounds  # noqa: F401
+from fundcircle.voting import models as _voting  # noqa: F401
 from fundcircle.db import Base  # noqa: F401
 
 # Feature packages added later import their models here too.
