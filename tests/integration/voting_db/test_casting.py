@@ -270,3 +270,32 @@ def test_the_stored_result_is_append_only(sessions, world: VotingWorld, database
                     conn.exec_driver_sql(statement)
     finally:
         engine.dispose()
+
+
+def test_voting_triggers_exist(database_url: str, backend: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                names = {r[0] for r in conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+            else:
+                names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    finally:
+        engine.dispose()
+    expected = ({"ballots_frozen", "ballot_items_frozen", "ballots_frozen_truncate", "ballot_items_frozen_truncate",
+                 "ballot_items_check", "round_results_no_change", "round_results_no_truncate"}
+                if backend == "postgresql" else
+                {f"{t}_frozen_{o}" for t in ("ballots", "ballot_items") for o in ("insert", "update", "delete")}
+                | {"ballot_items_check_insert", "ballot_items_check_update", "round_results_no_update",
+                   "round_results_no_delete"})
+    assert expected <= names
+
+
+def test_cast_in_a_transaction_that_already_read(sessions, world: VotingWorld) -> None:
+    """A caller that read before casting (a deferred SQLite transaction) still gets the write lock."""
+    with sessions() as s:
+        round_ = s.get(Round, world.round_id)
+        voter = s.get(User, world.member_ids[1])
+        receipt = ops.cast_ballot(s, round_, voter, [world.proposal_ids[0]], DURING)
+        s.commit()
+    assert receipt.ballot_id and len(_ballots(sessions, world.round_id)) == 1
