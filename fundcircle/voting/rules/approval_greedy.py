@@ -46,6 +46,13 @@ def plural(count: int, word: str) -> str:
 # --- ballots ---------------------------------------------------------------------------------
 
 
+
+def check_approval_bounds(params: Mapping[str, Any]) -> None:
+    """Cross-check of MIN_APPROVALS_PARAM and MAX_APPROVALS_PARAM, shared by the approval rules."""
+    if params["max_approvals"] is not None and params["max_approvals"] < params["min_approvals"]:
+        raise ValidationError("max_approvals must be at least min_approvals",
+                              field_errors={"max_approvals": ["below min_approvals"]})
+
 def validate_approval_ballot(ballot: Ballot, proposals: Sequence[Proposal], params: Mapping[str, Any],
                              known: set[str] | frozenset[str] | None = None) -> None:
     """An approval ballot is a set of known proposal ids within [min_approvals, max_approvals].
@@ -191,9 +198,7 @@ class ApprovalGreedy(Rule):
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
-        if params["max_approvals"] is not None and params["max_approvals"] < params["min_approvals"]:
-            raise ValidationError("max_approvals must be at least min_approvals",
-                                  field_errors={"max_approvals": ["below min_approvals"]})
+        check_approval_bounds(params)
 
     def validate_ballot(self, ballot: Ballot, proposals: Sequence[Proposal], budget: Budget,
                         params: Mapping[str, Any]) -> None:

@@ -27,6 +27,7 @@ from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
 from fundcircle.voting.rules.approval_greedy import (
+    check_approval_bounds,
     MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, format_money, greedy_order, greedy_select, no_ballots_outcome,
     plural, screen, validate_approval_ballot, validate_approval_ballots,
 )
@@ -266,9 +267,7 @@ class MethodOfEqualShares(Rule):
         if params["support_factor"] is not None and params["support_factor"] <= 0:
             raise ValidationError("parameter 'support_factor' must be more than 0",
                                   field_errors={"support_factor": ["must be > 0"]})
-        if params["max_approvals"] is not None and params["max_approvals"] < params["min_approvals"]:
-            raise ValidationError("max_approvals must be at least min_approvals",
-                                  field_errors={"max_approvals": ["below min_approvals"]})
+        check_approval_bounds(params)
 
     def validate_ballot(self, ballot: Ballot, proposals: Sequence[Proposal], budget: Budget,
                         params: Mapping[str, Any]) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from typing import Any
 
-from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
 from fundcircle.voting.rules.approval_greedy import (
+    check_approval_bounds,
     MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, format_money, no_ballots_outcome, plural, screen,
     validate_approval_ballot, validate_approval_ballots,
 )
@@ -93,9 +92,7 @@ class SequentialPhragmen(Rule):
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
-        if params["max_approvals"] is not None and params["max_approvals"] < params["min_approvals"]:
-            raise ValidationError("max_approvals must be at least min_approvals",
-                                  field_errors={"max_approvals": ["below min_approvals"]})
+        check_approval_bounds(params)
 
     def validate_ballot(self, ballot: Ballot, proposals: Sequence[Proposal], budget: Budget,
                         params: Mapping[str, Any]) -> None:
