@@ -67,8 +67,15 @@ def _register_blueprints(app: Flask) -> None:
     from fundcircle.notifications.blueprint import bp as notifications_bp
     from fundcircle.proposals.blueprint import bp as proposals_bp
     from fundcircle.rounds.blueprint import bp as rounds_bp
+    from fundcircle.api.blueprint import bp as api_bp
+    from fundcircle.contributions.blueprint import bp as contributions_bp
+    from fundcircle.deliberation.blueprint import bp as deliberation_bp
+    from fundcircle.transparency.blueprint import bp as transparency_bp
+    from fundcircle.treasury.blueprint import bp as treasury_bp
+    from fundcircle.voting.blueprint import bp as voting_bp
 
-    for bp in (auth_bp, circles_bp, rounds_bp, proposals_bp, notifications_bp):
+    for bp in (auth_bp, circles_bp, rounds_bp, proposals_bp, notifications_bp, deliberation_bp, voting_bp,
+               transparency_bp, api_bp, contributions_bp, treasury_bp):
         app.register_blueprint(bp)
 
 

@@ -8,6 +8,7 @@ have happened), so the demo obeys every rule the app enforces.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -246,7 +247,34 @@ def seed_demo(session: Session, now: dt.datetime) -> Circle:
 
     _seed_ledger(session, circle, autumn, autumn_props, now)
     session.flush()
+    ctx = DemoContext(session=session, circle=circle, users=users,
+                      rounds={"autumn": autumn, "winter": winter, "spring": spring}, now=now)
+    for seed_extension in _demo_extensions():
+        seed_extension(ctx)
+    session.flush()
     return circle
+
+
+@dataclass
+class DemoContext:
+    """What the feature packages' demo seeders build on (each adds its own part of the story)."""
+
+    session: Session
+    circle: Circle
+    users: dict[str, User]
+    rounds: dict[str, Round]
+    now: dt.datetime
+
+
+def _demo_extensions() -> list[Callable[[DemoContext], None]]:
+    # Each feature package seeds its own part of the demo, in this order (later ones may build on earlier).
+    from fundcircle.contributions import demo as contributions_demo
+    from fundcircle.deliberation import demo as deliberation_demo
+    from fundcircle.treasury import demo as treasury_demo
+    from fundcircle.voting import demo as voting_demo
+
+    return [deliberation_demo.seed_demo, voting_demo.seed_demo, contributions_demo.seed_demo,
+            treasury_demo.seed_demo]
 
 
 def _seed_ledger(session: Session, circle: Circle, closed_round: Round, proposals: list[Proposal],

@@ -1,0 +1,1 @@
+"""Read-only JSON API (/api/v1) and open-data downloads."""

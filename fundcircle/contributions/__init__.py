@@ -1,0 +1,1 @@
+"""Contributions: money into a circle's pot through Stripe Checkout, and Stripe's webhooks."""

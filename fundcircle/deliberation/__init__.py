@@ -1,0 +1,1 @@
+"""Deliberation: threaded comments, questions to applicants and their answers, moderation."""

@@ -1,0 +1,1 @@
+"""Clients for outside services (Open Collective, Stripe); local fake servers live in ``fakes``."""

@@ -1,0 +1,1 @@
+"""Turning outside records (Stripe events, Open Collective activity) into ledger transactions."""

@@ -1,0 +1,1 @@
+"""Treasury: Open Collective payouts, reconciliation and the treasurer's dashboard."""

@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("treasury", __name__)
