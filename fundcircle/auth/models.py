@@ -65,3 +65,32 @@ class AuthSession(Base):
     user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
 
     user = relationship(User, lazy="joined")
+
+
+class TotpCredential(Base):
+    """A user's authenticator (TOTP, RFC 6238). The shared secret is stored encrypted
+    (Fernet, key derived from SECRET_KEY) and shown only until the enrolment is confirmed."""
+
+    __tablename__ = "totp_credentials"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[created_at_col]
+    #: set when the user proved with a code that their app holds the secret
+    confirmed_at: Mapped[dt.datetime | None]
+    #: the last 30-second time step whose code was accepted: a code is never accepted twice
+    last_used_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: wrong codes in a row; reaching the limit locks code entry until ``locked_until``
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None]
+
+
+class SecondFactorPass(Base):
+    """A signed-in session that passed the TOTP challenge (once per session)."""
+
+    __tablename__ = "second_factor_passes"
+
+    id: Mapped[intpk]
+    auth_session_id: Mapped[int] = mapped_column(sa.ForeignKey("auth_sessions.id", ondelete="CASCADE"), unique=True)
+    passed_at: Mapped[dt.datetime]
