@@ -138,7 +138,9 @@ def simulate_command(file: str, rule_id: str | None, raw_params: tuple[str, ...]
             _voting_fail(f"rule {rule_id!r} takes {rule.ballot_kind.value} ballots, but {election.name} has "
                          f"{election.vote_type} ballots ({election.ballot_kind.value}); choose another --rule")
         resolved = rule.resolve_params(params)
-        seed = make_seed(f"pabulib:{election.name}", ballot_digest(election.ballots))
+        # a fundcircle export names its round, so the round's public tie-break seed is rebuilt exactly
+        seed_round = election.meta.get("fundcircle_round", "").strip() or f"pabulib:{election.name}"
+        seed = make_seed(seed_round, ballot_digest(election.ballots))
         outcome = rule.tally(election.proposals, election.ballots, election.budget, resolved, seed)
     except FundcircleError as exc:
         _voting_fail(exc.user_message)
@@ -353,6 +355,58 @@ def _tally(app, round_id: int, as_json: bool) -> None:  # type: ignore[no-untype
         if not awards:
             click.echo("  nothing funded")
 
+
+# --- open data: export (fundcircle/transparency/opendata.py) --------------------------------------
+
+@main.command("export")
+@click.argument("round_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["pb", "csv", "json"]), required=True,
+              help="pb: anonymised ballots (pabulib); csv / json: the published result")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="write to this file (default: standard output)")
+def export_command(round_id: int, fmt: str, output: str | None) -> None:
+    """Export a tallied round's open data exactly as the public downloads publish it."""
+    from fundcircle.extensions import db
+
+    app = _app()
+    try:
+        text = _export(app, round_id, fmt)
+    finally:
+        db.dispose(app)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {output}: {err.strerror or err}") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+def _export(app, round_id: int, fmt: str) -> str:  # type: ignore[no-untyped-def]
+    import json
+
+    from fundcircle.errors import FundcircleError
+    from fundcircle.extensions import db
+    from fundcircle.rounds.models import Round
+    from fundcircle.transparency import opendata
+
+    with app.app_context():
+        round_ = db.session.get(Round, round_id)
+        if round_ is None or round_.published_at is None:
+            raise click.ClickException(f"there is no published round {round_id}")
+        try:
+            tr = opendata.tallied_round(db.session, round_.circle, round_,
+                                        min_voters=opendata.configured_min_voters(app.config))
+            if fmt == "pb":
+                return opendata.pb_document(db.session, tr, secret=app.config["SECRET_KEY"])
+            doc = opendata.results_document(db.session, tr)
+        except FundcircleError as err:
+            raise click.ClickException(err.user_message) from None
+        if fmt == "csv":
+            return opendata.results_csv(doc)
+        return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover
