@@ -1,3 +1,32 @@
+"""Read-only JSON API (/api/v1), open-data downloads and pages, and the receipt check."""
 from flask import Blueprint
 
+from fundcircle.api import views
+from fundcircle.transparency import opendata_views as data
+
 bp = Blueprint("api", __name__)
+
+API = "/api/v1"
+bp.add_url_rule(API, "index", views.index, methods=["GET"])
+bp.add_url_rule(f"{API}/openapi.json", "openapi_document", views.openapi_document, methods=["GET"])
+bp.add_url_rule(f"{API}/chain/head", "chain_head", views.chain_head, methods=["GET"])
+bp.add_url_rule(f"{API}/circles", "circles", views.circles, methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>", "circle", views.circle, methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>/ledger", "ledger", views.ledger, methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>/rounds", "rounds", views.rounds, methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>/rounds/<int:round_id>", "round", views.round, methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>/rounds/<int:round_id>/result", "result", views.result, methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>/rounds/<int:round_id>/proposals", "proposals", views.proposals,
+                methods=["GET"])
+bp.add_url_rule(f"{API}/circles/<slug>/rounds/<int:round_id>/proposals/<int:proposal_id>", "proposal",
+                views.proposal, methods=["GET"])
+
+# open data (HTML pages and files)
+bp.add_url_rule("/data/schema", "data_schema", data.data_schema, methods=["GET"])
+bp.add_url_rule("/c/<slug>/data", "circle_data", data.circle_data, methods=["GET"])
+bp.add_url_rule("/c/<slug>/data/ledger.<any(json, csv):fmt>", "ledger_download", data.ledger_download,
+                methods=["GET"])
+bp.add_url_rule("/c/<slug>/r/<int:round_id>/data", "round_data", data.round_data, methods=["GET"])
+bp.add_url_rule("/c/<slug>/r/<int:round_id>/data/<filename>", "round_download", data.round_download,
+                methods=["GET"])
+bp.add_url_rule("/c/<slug>/r/<int:round_id>/receipt", "receipt", data.receipt, methods=["GET", "POST"])

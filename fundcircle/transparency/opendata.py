@@ -609,3 +609,163 @@ def _describe_choices(kind: BallotKind, value: Any, titles: Mapping[int, str]) -
                 for pid, r in sorted(value.items(), key=lambda kv: int(kv[0]))]
     word = {BallotKind.POINTS: "votes", BallotKind.SCORES: "score", BallotKind.ALLOCATION: "minor units"}[kind]
     return [(int(pid), title(pid), f"{word}: {v}") for pid, v in sorted(value.items(), key=lambda kv: int(kv[0]))]
+
+
+# -- the documented schema (rendered at /data/schema) ----------------------------------------------
+
+@dataclass(frozen=True)
+class FieldDoc:
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ExportDoc:
+    key: str
+    title: str
+    filename: str
+    media_type: str
+    description: str
+    fields: tuple[FieldDoc, ...]
+
+
+def _f(name: str, type_: str, description: str) -> FieldDoc:
+    return FieldDoc(name, type_, description)
+
+
+_MONEY = "integer (minor units)"
+_RESULT_PROPOSAL_FIELDS = (
+    _f("proposal_id", "integer", "The proposal's id (the same id as on its page and in the API)."),
+    _f("title", "string", "The proposal's title."),
+    _f("status", "string", "submitted or withdrawn (drafts are never published)."),
+    _f("screening", "string", "unscreened, eligible or ineligible (ineligible proposals were not on the ballot)."),
+    _f("amount_requested_minor", _MONEY, "What the proposal asked for, in minor units of `currency` (cents)."),
+    _f("currency", "string", "ISO 4217 code."),
+    _f("on_ballot", "boolean", "Whether the proposal was on the ballot the rule tallied."),
+    _f("score", "integer, string or null", "The rule's score for the proposal: approvals, votes, points, consents… "
+       "Exact fractions are written as \"p/q\". Null when the proposal was not on the ballot."),
+    _f("funded", "boolean", "Whether the rule funded it."),
+    _f("amount_awarded_minor", _MONEY, "The amount awarded (0 when not funded)."),
+    _f("selection_position", "integer or null", "The order in which the rule selected it (1 = first)."),
+    _f("recusals", "integer", "How many members were recused from voting on it (conflicts of interest); the "
+       "reasons are published only as categories on the results page."),
+)
+
+EXPORTS: tuple[ExportDoc, ...] = (
+    ExportDoc("results.json", "Result (JSON)", "round-<id>-results.json", "application/json",
+              "The stored result of a tallied round: rule, parameters, the public tie-break seed, totals and, per "
+              "proposal, the score and the award, plus the rule's step-by-step explanation.", (
+                  _f("format", "string", f"Layout version, currently {EXPORT_VERSION}."),
+                  _f("circle.slug, circle.name", "string", "The circle."),
+                  _f("round.id, round.title", "integer, string", "The round."),
+                  _f("round.currency", "string", "ISO 4217 code of every amount in the file."),
+                  _f("round.budget_minor", _MONEY, "The round's budget."),
+                  _f("round.voting_open_at, round.voting_close_at", "string (ISO 8601, UTC)", "The voting window."),
+                  _f("rule.id, rule.name", "string", "The voting rule (ids are stable; see `fundcircle rules`)."),
+                  _f("rule.params", "object", "Every rule parameter with defaults filled in, as tallied."),
+                  _f("tallied_at", "string (ISO 8601, UTC)", "When the result was stored."),
+                  _f("ballot_count", "integer", "Ballots counted."),
+                  _f("member_count", "integer", "Members of the circle at the close (turnout = ballots / members)."),
+                  _f("excluded_ballot_count", "integer", "Ballots left out because they were no longer valid (e.g. "
+                     "their only proposal was withdrawn during voting); the ballot list names them."),
+                  _f("ballot_digest", "string (hex SHA-256)", "Digest of the canonical ballot export "
+                     "(fundcircle-ballots/v1); recompute it from the ballot list."),
+                  _f("seed", "string", "The public tie-break seed: fundcircle/v1|round=<id>|ballots=<digest>."),
+                  _f("funded_total_minor", _MONEY, "Sum of the awards."),
+                  *(FieldDoc("proposals[]." + f.name, f.type, f.description) for f in _RESULT_PROPOSAL_FIELDS),
+                  _f("proposals[].why", "list of strings", "The rule's explanation sentences about this proposal."),
+                  _f("trace[].action, trace[].proposal_id, trace[].message", "string, string or null, string",
+                     "Every step of the tally in order (screen, fund, skip, tie, …) with a plain-language sentence."),
+                  _f("ballots_published", "boolean", "False when the round had too few ballots to publish them one "
+                     "by one (see below); the totals above are published either way."),
+              )),
+    ExportDoc("results.csv", "Result (CSV)", "round-<id>-results.csv", "text/csv",
+              "One row per published proposal, the same fields as proposals[] in results.json (booleans as 1/0, "
+              "empty for null). Cells that a spreadsheet would run as a formula are prefixed with an apostrophe.",
+              _RESULT_PROPOSAL_FIELDS),
+    ExportDoc("ballots.pb", "Anonymised ballots (pabulib .pb)", "round-<id>.pb", "text/plain",
+              "The tallied ballots in the pabulib format (pabulib.org), so anyone can study them or re-run the "
+              "tally with `fundcircle simulate round-<id>.pb --json`, which reproduces the published selection. "
+              "Voters are numbered 1..n in an order derived from a keyed hash (HMAC-SHA256 under the server's "
+              "secret) of each ballot's receipt id: neither account ids nor the order of voting can be read from "
+              "it. Available for approval, ranking, points and score rules; consent and allocation rules cannot be "
+              "written faithfully in this format (see below).", (
+                  _f("META description, unit, subunit, instance", "text", "Circle name, round title and round id."),
+                  _f("META country", "text", "Always `unknown` (pabulib requires the key)."),
+                  _f("META date_begin, date_end", "dd.mm.yyyy", "The voting window."),
+                  _f("META currency, budget", "text, decimal", "The budget in whole currency units."),
+                  _f("META vote_type", "text", "approval, ordinal (rankings), cumulative (points and quadratic "
+                     "votes) or scoring."),
+                  _f("META rule", "text", "The pabulib rule word (greedy, equalshares/add1, …) when it means exactly "
+                     "the round's rule and parameters, else `unknown`."),
+                  _f("META comment", "text", "With rule `unknown`: `#1: fundcircle <rule id> <parameters as JSON>`, "
+                     "which `fundcircle simulate` reads."),
+                  _f("META fundcircle_round", "integer", "The round id, so the tie-break seed can be rebuilt from it "
+                     "and the file's ballots."),
+                  _f("META fundcircle_ballot_digest", "hex", "The round's ballot digest; the file's ballots hash to it."),
+                  _f("META max_sum_points, min_points, min_sum_points", "integer", "Limits of cumulative files "
+                     "(largest points total on a ballot; negative quadratic votes where allowed)."),
+                  _f("META num_projects, num_votes", "integer", "Row counts of the sections below."),
+                  _f("PROJECTS project_id", "text", "The proposal id."),
+                  _f("PROJECTS cost", "decimal", "The amount requested, in currency units."),
+                  _f("PROJECTS votes, score", "integer", "Supporters, and the points or Borda total where defined."),
+                  _f("PROJECTS name", "text", "The proposal title."),
+                  _f("PROJECTS selected", "0 or 1", "1 when the proposal was funded."),
+                  _f("VOTES voter_id", "integer", "1..n, anonymous and shuffled (see above)."),
+                  _f("VOTES vote", "comma list", "Proposal ids: approved, ranked best first, or given points."),
+                  _f("VOTES points", "comma list of integers", "Points, votes or scores aligned with `vote`."),
+              )),
+    ExportDoc("ballots.json", "Ballot list with receipt ids (JSON)", "round-<id>-ballots.json", "application/json",
+              "Every tallied ballot with its public receipt id, so each voter can find their own ballot and anyone "
+              "can recount. A voter's receipt id is the first 16 hex digits of SHA-256 of "
+              "\"fundcircle-receipt/v1|\" + the receipt code (letters and digits only, upper case); the code "
+              "itself is never stored or published.", (
+                  _f("format", "string", f"Layout version, currently {EXPORT_VERSION}."),
+                  _f("round_id, rule, ballot_kind", "integer, string, string", "The round, its rule and ballot kind."),
+                  _f("ballot_digest", "string (hex)", "As in results.json; the listed ballots hash to it."),
+                  _f("ballot_count", "integer", "Number of ballots listed."),
+                  _f("excluded[].receipt_id, excluded[].reason", "string", "Ballots left out of the tally and why."),
+                  _f("ballots[].receipt_id", "string (16 hex)", "The public receipt id of the ballot."),
+                  _f("ballots[].ballot", "list or object", "approval: approved proposal ids · ranking: ids best first · "
+                     "points, scores, allocation: {proposal id: number} · consent: {proposal id: {response, reason}}."),
+              )),
+    ExportDoc("ballots.csv", "Ballot list with receipt ids (CSV)", "round-<id>-ballots.csv", "text/csv",
+              "The ballot list as CSV: one row per ballot.", (
+                  _f("receipt_id", "string (16 hex)", "The public receipt id."),
+                  _f("ballot", "JSON text", "The ballot, written as in ballots.json."),
+              )),
+    ExportDoc("ledger.json", "Ledger (JSON)", "<circle>-ledger.json", "application/json",
+              "Every sealed transaction of the circle's double-entry ledger, oldest first, with running balances. "
+              "Treasurers' notes, payment processor ids and internal keys are not published.", (
+                  _f("format", "string", f"Layout version, currently {EXPORT_VERSION}."),
+                  _f("circle.slug, circle.name, circle.currency", "string", "The circle."),
+                  _f("chain_head.seq, chain_head.hash", "integer, hex", "The latest seal of this circle's "
+                     "transactions; it commits to every earlier transaction of every circle."),
+                  _f("balances.*_minor", _MONEY, "Pot available, earmarked (awarded, unpaid), paid out, fees and "
+                     "suspense (unmatched outside money), on their natural side."),
+                  _f("transactions[].seq", "integer", "Position in the hash chain."),
+                  _f("transactions[].transaction_id", "integer", "The transaction id."),
+                  _f("transactions[].kind", "string", "contribution, transfer, award, payout, reversal, refund, fee, "
+                     "adjustment or opening."),
+                  _f("transactions[].effective_on", "date", "When the money moved."),
+                  _f("transactions[].recorded_at", "string (ISO 8601, UTC)", "When it was recorded."),
+                  _f("transactions[].reverses_transaction_id", "integer or null", "For a reversal: what it reverses."),
+                  _f("transactions[].external_reference", "string or null", "The Open Collective expense of a payout "
+                     "(opencollective:expense:<id>)."),
+                  _f("transactions[].seal_hash", "hex", "The transaction's seal in the hash chain."),
+                  _f("transactions[].postings[].account", "string", "pot:available, pot:<round>:earmarked:<proposal>, "
+                     "stripe:clearing, oc:host, fees:stripe, fees:oc or suspense."),
+                  _f("transactions[].postings[].account_kind", "string", "asset, liability or expense."),
+                  _f("transactions[].postings[].round_id, …proposal_id", "integer or null", "For earmarks: the "
+                     "award's round and proposal."),
+                  _f("transactions[].postings[].amount_minor", _MONEY, "Signed, debit positive: money into the pot "
+                     "is a credit (negative) on pot:available."),
+                  _f("transactions[].postings[].currency", "string", "ISO 4217 code."),
+                  _f("transactions[].postings[].balance_after_minor", _MONEY, "The account's balance after this "
+                     "posting, on its natural side (a funded pot is positive)."),
+              )),
+    ExportDoc("ledger.csv", "Ledger (CSV)", "<circle>-ledger.csv", "text/csv",
+              "The ledger as CSV: one row per posting; the rows of one transaction share seq and transaction_id.",
+              tuple(_f(c, "", "As in ledger.json (transactions[] and postings[]).") for c in LEDGER_CSV_COLUMNS)),
+)
