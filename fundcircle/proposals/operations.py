@@ -23,6 +23,7 @@ from fundcircle.proposals.models import (BudgetLine, PayeeKind, Proposal, Propos
                                          Screening)
 from fundcircle.rounds.models import Phase, Round
 from fundcircle.templating import fmt_datetime
+from fundcircle.voting.operations import apply_automatic_recusals
 
 OC_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 #: a description shorter than this does not count as "a full description"
@@ -208,6 +209,9 @@ def submit_proposal(session: Session, *, proposal: Proposal, actor: User, now: d
     _add_revision(session, proposal, actor, now)
     record(session, actor=actor, action="proposal.submit", circle_id=round_.circle_id, obj=proposal)
     session.flush()
+    # Recuse an applicant or payee who is a member from this proposal now, not only when they
+    # first vote, so the proposal page and the conflict counts show it from the start.
+    apply_automatic_recusals(session, round_, now=now)
     return proposal
 
 

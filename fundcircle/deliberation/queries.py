@@ -1,0 +1,123 @@
+"""Read functions for deliberation, always scoped by proposal (which the caller loaded through
+the round and visibility checks), and for a member's conflicts of interest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fundcircle.auth.models import User
+from fundcircle.deliberation.models import Comment, CommentKind
+from fundcircle.errors import NotFound
+from fundcircle.proposals.models import Proposal
+from fundcircle.rounds.models import Round
+from fundcircle.voting.models import ConflictLevel, ConflictOfInterest
+
+
+@dataclass
+class CommentNode:
+    """A comment with its replies, for display. A question's answer sits in ``answer`` (with its
+    own replies) rather than among ``replies``."""
+
+    comment: Comment
+    depth: int
+    replies: list[CommentNode] = field(default_factory=list)
+    answer: CommentNode | None = None
+
+    @property
+    def awaits_answer(self) -> bool:
+        return self.comment.is_question and self.answer is None and not self.comment.is_hidden
+
+
+@dataclass(frozen=True)
+class Thread:
+    roots: list[CommentNode]
+    comment_count: int
+    question_count: int
+    unanswered_count: int
+
+
+@dataclass(frozen=True)
+class ConflictSummary:
+    """Published per proposal, without names."""
+
+    #: conflicts members declared themselves (disclose or recuse)
+    declared: int
+    #: of those, how many recused
+    declared_recused: int
+    #: automatic recusals (the applicant or the payee being a member)
+    automatic: int
+
+
+def comment_of_proposal(session: Session, proposal: Proposal, comment_id: int) -> Comment | None:
+    return session.scalar(sa.select(Comment).where(Comment.id == comment_id, Comment.proposal_id == proposal.id))
+
+
+def comment_or_404(session: Session, proposal: Proposal, comment_id: int) -> Comment:
+    comment = comment_of_proposal(session, proposal, comment_id)
+    if comment is None:
+        raise NotFound("There is no such comment on this proposal.")
+    return comment
+
+
+def answer_to(session: Session, question: Comment) -> Comment | None:
+    return session.scalar(sa.select(Comment).where(Comment.parent_id == question.id,
+                                                   Comment.kind == CommentKind.ANSWER.value))
+
+
+def thread(session: Session, proposal: Proposal) -> Thread:
+    """The proposal's whole discussion as a tree, oldest first at each level (one query)."""
+    comments = list(session.scalars(sa.select(Comment).where(Comment.proposal_id == proposal.id)
+                                    .order_by(Comment.created_at, Comment.id)))
+    nodes = {c.id: CommentNode(c, 0) for c in comments}
+    roots: list[CommentNode] = []
+    for c in comments:  # parents are older than their replies, so they come first
+        node = nodes[c.id]
+        parent = nodes.get(c.parent_id) if c.parent_id is not None else None
+        if parent is None:
+            roots.append(node)
+            continue
+        node.depth = parent.depth + 1
+        if c.is_answer and parent.comment.is_question and parent.answer is None:
+            parent.answer = node
+        else:
+            parent.replies.append(node)
+    questions = [n for n in nodes.values() if n.comment.is_question]
+    return Thread(roots=roots, comment_count=sum(1 for c in comments if not c.is_answer),
+                  question_count=len(questions), unanswered_count=sum(1 for n in questions if n.awaits_answer))
+
+
+def conflict_of(session: Session, user: User | None, proposal: Proposal) -> ConflictOfInterest | None:
+    if user is None:
+        return None
+    return session.scalar(sa.select(ConflictOfInterest).where(ConflictOfInterest.user_id == user.id,
+                                                              ConflictOfInterest.proposal_id == proposal.id))
+
+
+def conflicts_in_round(session: Session, user: User, round_: Round) -> list[ConflictOfInterest]:
+    """The user's own conflicts (declared and automatic) with proposals of the round."""
+    return list(session.scalars(
+        sa.select(ConflictOfInterest).join(Proposal, Proposal.id == ConflictOfInterest.proposal_id)
+        .where(ConflictOfInterest.user_id == user.id, Proposal.round_id == round_.id)
+        .order_by(Proposal.id)))
+
+
+def conflict_summary(session: Session, proposal: Proposal) -> ConflictSummary:
+    c = ConflictOfInterest.__table__
+    rows = session.execute(sa.select(c.c.level, c.c.is_automatic, sa.func.count())
+                           .where(c.c.proposal_id == proposal.id).group_by(c.c.level, c.c.is_automatic)).all()
+    declared = sum(n for level, auto, n in rows if not auto)
+    recused = sum(n for level, auto, n in rows if not auto and level == ConflictLevel.RECUSE.value)
+    automatic = sum(n for level, auto, n in rows if auto)
+    return ConflictSummary(declared=declared, declared_recused=recused, automatic=automatic)
+
+
+def declared_interest_user_ids(session: Session, proposal: Proposal) -> set[int]:
+    """Members who declared a conflict with the proposal themselves: their comments carry a
+    "declared an interest" note, which is what disclosure means. Automatic conflicts are left
+    out: the applicant is obvious, and a payee's link is private."""
+    c = ConflictOfInterest.__table__
+    return set(session.scalars(sa.select(c.c.user_id).where(c.c.proposal_id == proposal.id,
+                                                             c.c.is_automatic.is_(False))))
