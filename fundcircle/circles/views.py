@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
@@ -22,15 +22,24 @@ def home():  # type: ignore[no-untyped-def]
 
 
 def circle_page(slug: str):  # type: ignore[no-untyped-def]
+    from fundcircle.transparency import caching
+    from fundcircle.transparency import queries as public_queries
+
     circle = queries.circle_by_slug_or_404(db.session, slug)
     user = current_user()
     rounds = round_queries.visible_rounds(db.session, circle, user)
-    return render_template(
-        "circles/circle.html", circle=circle, rounds=rounds, now=utcnow(),
-        member_count=queries.member_count(db.session, circle),
+    now = utcnow()
+    # public page: validators from the data, so a current copy costs no rendering (transparency.caching)
+    fresh = caching.freshness("circle", *public_queries.circle_freshness_sources(db.session, circle.id, rounds, now))
+    if (early := caching.not_modified(fresh)) is not None:
+        return early
+    overview = public_queries.circle_overview(db.session, circle, rounds, now)
+    return caching.apply(make_response(render_template(
+        "circles/circle.html", circle=circle, rounds=rounds, now=now, overview=overview,
+        member_count=overview.member_count,
         membership=permissions.membership(user, circle),
         is_facilitator=permissions.is_facilitator(user, circle),
-    )
+    )), fresh)
 
 
 def _base_url() -> str:

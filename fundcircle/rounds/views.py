@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
@@ -124,18 +124,27 @@ def publish_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
 
 
 def round_page(slug: str, round_id: int):  # type: ignore[no-untyped-def]
+    from fundcircle.transparency import caching
+    from fundcircle.transparency import queries as public_queries
+
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
     user = current_user()
     round_ = queries.round_or_404(db.session, circle, round_id, user)
     now = utcnow()
+    # public page: validators from the data, so a current copy costs no rendering (transparency.caching)
+    parts, stamps = public_queries.circle_freshness_sources(db.session, circle.id, [round_], now)
+    fresh = caching.freshness("round", [round_.id, *parts], stamps)
+    if (early := caching.not_modified(fresh)) is not None:
+        return early
     rule = get_rule(round_.rule_id)
-    return render_template(
+    return caching.apply(make_response(render_template(
         "rounds/round.html", circle=circle, round=round_, phase=round_.phase_at(now), now=now, rule=rule,
+        round_summary=public_queries.round_summaries(db.session, [round_], now)[0],
         proposals=proposal_queries.public_proposals(db.session, round_),
         my_proposals=proposal_queries.proposals_of(db.session, round_, user) if user else [],
         can_manage=permissions.can_manage_round(user, round_), publish_form=EmptyForm(),
         is_member=circle_permissions.is_member(user, circle),
-    )
+    )), fresh)
 
 
 def screening(slug: str, round_id: int):  # type: ignore[no-untyped-def]
