@@ -87,6 +87,16 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SQL_ECHO": _env_bool("FUNDCIRCLE_SQL_ECHO", False),
+        # Stripe (contributions). No key outside production: `fundcircle up` starts a local fake
+        # Stripe and fills these in. STRIPE_WEBHOOK_SECRET may list several (comma-separated).
+        "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        "CONTRIBUTION_MIN_MINOR": int(os.environ.get("FUNDCIRCLE_CONTRIBUTION_MIN_MINOR", "100")),
+        "CONTRIBUTION_MAX_MINOR": int(os.environ.get("FUNDCIRCLE_CONTRIBUTION_MAX_MINOR", "1000000")),
+        # Second factor (TOTP): wrong codes in a row before code entry locks, and for how long.
+        "SECOND_FACTOR_MAX_ATTEMPTS": 5,
+        "SECOND_FACTOR_LOCKOUT": timedelta(minutes=15),
     }
     config.update(overrides)
     config["SECRET_KEY"] = overrides.get("SECRET_KEY") or _secret_key(instance_path, environment)

@@ -16,7 +16,7 @@ import enum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from fundcircle.db import Base, UTCDateTime, created_at_col, intpk
 
@@ -65,8 +65,6 @@ class ContributionIntent(Base):
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[created_at_col]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-    circle = relationship("Circle", lazy="joined")
 
     __table_args__ = (
         sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
