@@ -13,3 +13,10 @@ bp.add_url_rule("/signout", "sign_out", views.sign_out, methods=["POST"])
 bp.add_url_rule("/account", "account", views.account, methods=["GET", "POST"])
 bp.add_url_rule("/account/sessions/end-others", "end_other_sessions", views.end_other_sessions,
                 methods=["POST"])
+
+# Second factor (TOTP) for treasurers and facilitators: fundcircle/auth/second_factor.py
+from fundcircle.auth import second_factor  # noqa: E402
+
+bp.add_url_rule("/account/second-factor", "second_factor", second_factor.enrol_view, methods=["GET", "POST"])
+bp.add_url_rule("/account/second-factor/check", "second_factor_challenge", second_factor.challenge_view,
+                methods=["GET", "POST"])
