@@ -160,8 +160,6 @@ def ledger_filter_from_request() -> opendata.LedgerFilter:
                               field_errors={"kind": ["unknown kind"]})
     flt = opendata.LedgerFilter(kind=kind, round_id=int_arg("round", None, low=1, high=MAX_ID),
                                 date_from=_date_arg("from"), date_to=_date_arg("to"))
-    if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
-        raise ValidationError("'from' must not be after 'to'.", field_errors={"from": ["after 'to'"]})
     return flt
 
 
