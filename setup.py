@@ -12,6 +12,7 @@ setup(
     + ["fundcircle._templates", "fundcircle._migrations"],
     package_dir={"fundcircle._templates": "templates", "fundcircle._migrations": "migrations"},
     package_data={
+        "fundcircle": ["static/*.js", "static/*.css"],
         "fundcircle._templates": ["**/*.html", "**/*.svg", "**/*.js", "**/*.css", "**/*.txt"],
         "fundcircle._migrations": ["*.py", "*.mako", "*.ini", "versions/*.py"],
     },

@@ -25,7 +25,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         template_folder=str(resource_dir("templates")),
-        static_folder=None,
+        # small progressive-enhancement scripts (fundcircle/static, shipped as package data)
+        static_folder="static",
+        static_url_path="/static",
         instance_path=str(settings["INSTANCE_PATH"]),
         instance_relative_config=False,
     )
@@ -40,6 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     _register_blueprints(app)
     _register_template_helpers(app)
+    from fundcircle.voting import autoclose
+
+    autoclose.init_app(app)  # close and tally rounds whose voting time is over, on the next request
 
     @app.before_request
     def _mark_write_request() -> None:

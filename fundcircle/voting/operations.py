@@ -187,6 +187,26 @@ def rule_budget(round_: Round) -> Budget:
     return Budget(round_.budget_minor, round_.currency, 10 ** exponent(round_.currency))
 
 
+def round_params(session: Session, round_: Round) -> dict[str, Any]:
+    """The round's rule parameters, resolved, as ballots are checked and the tally runs.
+
+    A personal-share rule (``equal-allocation``) with neither ``share`` nor ``members`` set would
+    otherwise size the share from the ballots cast, which nobody knows while voting: a member
+    could be told "up to the whole budget" and then break the tally. Such a round's share is the
+    budget divided by the circle's members, stated up front and stored with the result. Reads only.
+    """
+    rule = get_rule(round_.rule_id)
+    raw = dict(round_.rule_params or {})
+    names = {p.name for p in rule.all_params()}
+    if ({"share", "members"} <= names and raw.get("share") in (None, "")
+            and raw.get("members") in (None, "")):
+        m = Membership.__table__
+        count = session.scalar(sa.select(sa.func.count()).select_from(m).where(m.c.circle_id == round_.circle_id))
+        if count:
+            raw["members"] = count
+    return rule.resolve_params(raw)
+
+
 def _rule_proposal(p: Any, eligible_voters: int | None = None) -> RuleProposal:
     return RuleProposal(id=str(p.id), cost_minor=p.amount_requested_minor, title=p.title,
                         eligible_voters=eligible_voters)
@@ -373,7 +393,7 @@ def cast_ballot(session: Session, round_: Round, voter: User, choices: Any, now:
 
     rule = get_rule(round_.rule_id)
     kind = BallotKind(rule.ballot_kind)
-    params = rule.resolve_params(round_.rule_params)
+    params = round_params(session, round_)
     value = ballot_codec.normalise_choices(kind, choices)
 
     apply_automatic_recusals(session, round_, now=now, users=[voter])
@@ -445,7 +465,7 @@ def tally_input(session: Session, round_: Round) -> TallyInput:
     during voting) is excluded and listed with the reason. Reads only.
     """
     rule = get_rule(round_.rule_id)
-    params = rule.resolve_params(round_.rule_params)
+    params = round_params(session, round_)
     budget = rule_budget(round_)
     m, c, p = Membership.__table__, ConflictOfInterest.__table__, Proposal.__table__
     member_ids = set(session.scalars(sa.select(m.c.user_id).where(m.c.circle_id == round_.circle_id)))

@@ -73,3 +73,32 @@ def create_proposal(session: Session, round_: Round, applicant: User, *, submit:
                     now: dt.datetime | None = None, **overrides: Any) -> Proposal:
     return proposal_ops.create_proposal(session, round_=round_, applicant=applicant,
                                         data=proposal_data(**overrides), now=now or T0 + DAY, submit=submit)
+
+
+# -- voting (ballot pages, issue 5) ------------------------------------------------------------------
+
+#: the voting window of ``round_data``'s defaults: [VOTING_OPENS, VOTING_CLOSES)
+VOTING_OPENS = T0 + 20 * DAY
+VOTING_CLOSES = T0 + 27 * DAY
+
+
+def create_voting_round(session: Session, *, slug: str = "vote-circle", members: int = 3,
+                        proposals: int = 3, rule_id: str = "approval-greedy",
+                        rule_params: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """A circle (facilitator fac@<slug>.example plus ``members`` members m<n>@<slug>.example), a
+    published round voting in [VOTING_OPENS, VOTING_CLOSES) and ``proposals`` submitted
+    proposals by a non-member (800, 810, 820 EUR ...). Flushed; returns ids and e-mails."""
+    circle = create_circle(session, slug=slug, facilitator_email=f"fac@{slug}.example")
+    emails = [f"m{n}@{slug}.example" for n in range(1, members + 1)]
+    for email in emails:
+        circle_ops.add_member(session, circle=circle, user=create_user(session, email), now=T0 - 20 * DAY)
+    round_ = create_round(session, circle, rule_id=rule_id, rule_params=rule_params or {}, **overrides)
+    applicant = create_user(session, f"applicant@{slug}.example", "Applicant")
+    props = [create_proposal(session, round_, applicant, title=f"Project {chr(65 + n)}",
+                             amount_requested_minor=800_00 + n * 10_00,
+                             budget_lines=[("Everything", 800_00 + n * 10_00)])
+             for n in range(proposals)]
+    session.flush()
+    return {"circle_id": circle.id, "slug": circle.slug, "round_id": round_.id, "members": emails,
+            "facilitator": f"fac@{slug}.example", "applicant": f"applicant@{slug}.example",
+            "proposal_ids": [p.id for p in props]}

@@ -1,0 +1,278 @@
+"""Voting pages: the ballot (every ballot kind), the receipt, and the facilitator's close action.
+
+Handlers stay thin: load the circle and round (404), check membership (403), build and validate
+the ballot form, call one operation (``cast_ballot`` or ``close_and_tally``), respond. The round
+page shows a small voting panel built by ``voting_panel`` (a template global).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+
+from fundcircle.auth.forms import EmptyForm
+from fundcircle.auth.models import User
+from fundcircle.auth.permissions import current_user, require, require_user
+from fundcircle.audit.operations import record as audit
+from fundcircle.circles import permissions as circle_permissions
+from fundcircle.circles import queries as circle_queries
+from fundcircle.circles.models import Circle, Membership
+from fundcircle.db import utcnow
+from fundcircle.errors import FundcircleError, RuleViolation
+from fundcircle.extensions import db
+from fundcircle.notifications.operations import queue_mail
+from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
+from fundcircle.rounds import permissions as round_permissions
+from fundcircle.rounds import queries as round_queries
+from fundcircle.rounds.models import Phase, Round
+from fundcircle.voting import operations as ops
+from fundcircle.voting.base import BallotKind
+from fundcircle.voting.forms import (BallotFormBase, BallotProposal, BallotRules, build_ballot_form, merge_choices,
+                                     posted_foreign_choices)
+from fundcircle.voting.models import ConflictLevel, ConflictOfInterest, StoredBallot
+from fundcircle.voting.registry import get_rule
+
+log = logging.getLogger(__name__)
+
+RECUSAL_REASONS = {
+    "applicant": "you applied for it",
+    "payee": "you would receive its money",
+    "co_applicant": "you declared that you are a co-applicant",
+    "family": "you declared a close personal relationship with the applicant",
+    "financial": "you declared that you would gain money from it",
+    "organisation": "you declared that you work for or govern the applicant organisation",
+    "other": "you declared a conflict of interest",
+}
+
+
+@dataclass(frozen=True)
+class RecusedProposal:
+    id: int
+    title: str
+    why: str
+
+
+@dataclass
+class BallotPage:
+    """Everything the ballot page shows, loaded once per request."""
+
+    circle: Circle
+    round: Round
+    user: User
+    now: dt.datetime
+    phase: Phase
+    rule: Any
+    rules: BallotRules
+    proposals: list[BallotProposal]
+    recused: list[RecusedProposal]
+    stored: StoredBallot | None
+    stored_value: Any
+    is_tallied: bool
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase is Phase.VOTING and not self.is_tallied
+
+
+def _ballot_rules(round_: Round, params: dict[str, Any]) -> BallotRules:
+    rule = get_rule(round_.rule_id)
+    return BallotRules(rule_id=rule.id, kind=BallotKind(rule.ballot_kind), params=params,
+                       currency=round_.currency, budget_minor=round_.budget_minor)
+
+
+def _ballot_proposals(round_: Round) -> list[Proposal]:
+    """Proposals on the ballot: submitted, not screened out (as ``ops.eligible_proposals``)."""
+    return list(db.session.scalars(
+        sa.select(Proposal).where(Proposal.round_id == round_.id, Proposal.status == ProposalStatus.SUBMITTED.value,
+                                  Proposal.screening != Screening.INELIGIBLE.value).order_by(Proposal.id)))
+
+
+def _recusals(round_: Round, user: User, proposals: list[Proposal]) -> dict[int, str]:
+    """proposal id -> why this member does not vote on it: declared recusals, plus the automatic
+    ones the cast would record (computed here without writing: a GET changes nothing)."""
+    c = ConflictOfInterest.__table__
+    ids = [p.id for p in proposals]
+    reasons: dict[int, str] = {}
+    if not ids:
+        return reasons
+    for row in db.session.execute(sa.select(c.c.proposal_id, c.c.reason_category).where(
+            c.c.user_id == user.id, c.c.proposal_id.in_(ids), c.c.level == ConflictLevel.RECUSE.value)):
+        reasons[row.proposal_id] = RECUSAL_REASONS.get(row.reason_category, RECUSAL_REASONS["other"])
+    for _user_id, proposal_id, category in ops._automatic_conflicts(db.session, round_.id, [user]):
+        reasons.setdefault(proposal_id, RECUSAL_REASONS[category])
+    return reasons
+
+
+def _load_page(slug: str, round_id: int) -> BallotPage:
+    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
+    user = require_user()
+    round_ = round_queries.round_or_404(db.session, circle, round_id, user)
+    require(circle_permissions.is_member(user, circle), "Only members of this circle can vote in this round.")
+    now = utcnow()
+    rule = get_rule(round_.rule_id)
+    if BallotKind(rule.ballot_kind) is BallotKind.NONE:
+        raise RuleViolation("This round is decided without ballots (its rule needs none).")
+    params = ops.round_params(db.session, round_)
+    proposals = _ballot_proposals(round_)
+    recused_why = _recusals(round_, user, proposals)
+    mine = ops.ballot_of(db.session, round_.id, user.id)
+    return BallotPage(
+        circle=circle, round=round_, user=user, now=now, phase=round_.phase_at(now), rule=rule,
+        rules=_ballot_rules(round_, params),
+        proposals=[BallotProposal(p.id, p.title, p.summary, p.amount_requested_minor, p.currency)
+                   for p in proposals if p.id not in recused_why],
+        recused=[RecusedProposal(p.id, p.title, recused_why[p.id]) for p in proposals if p.id in recused_why],
+        stored=mine[0] if mine else None, stored_value=mine[1] if mine else None,
+        is_tallied=ops.has_result(db.session, round_.id))
+
+
+def _render(page: BallotPage, form: BallotFormBase | None, status: int = 200):  # type: ignore[no-untyped-def]
+    g._no_store = True  # a ballot (even half-filled) is private: no shared or back-button caches
+    return render_template("voting/ballot.html", page=page, circle=page.circle, round=page.round, form=form,
+                           rules=page.rules, kind=page.rules.kind.value), status
+
+
+def ballot(slug: str, round_id: int):  # type: ignore[no-untyped-def]
+    page = _load_page(slug, round_id)
+    if request.method == "GET":
+        if not page.is_open:
+            return _render(page, None)
+        return _render(page, build_ballot_form(page.rules, page.proposals, stored=page.stored_value))
+    form = build_ballot_form(page.rules, page.proposals, formdata=request.form)
+    if not page.is_open:
+        # refused by the operation too; answered here without touching the database
+        form.form_errors.append(_closed_message(page))
+        return _render(page, form, 409)
+    if not form.validate_on_submit():
+        return _render(page, form, 422)
+    try:
+        choices = merge_choices(page.rules.kind, form.choices(),
+                                posted_foreign_choices(page.rules.kind, request.form, {p.id for p in page.proposals}))
+        receipt = ops.cast_ballot(db.session, page.round, page.user, choices, page.now)
+    except FundcircleError as err:
+        log.info("vote_rejected round=%s user=%s reason=%s", page.round.id, page.user.id, type(err).__name__)
+        form.attach_errors(err)
+        if isinstance(err, ops.VotingClosed):
+            page.is_tallied = ops.has_result(db.session, page.round.id)
+        return _render(page, form, err.http_status)
+    _mail_receipt(page, receipt)
+    log.info("vote_cast round=%s user=%s change=%s", page.round.id, page.user.id, receipt.is_change)
+    g._no_store = True
+    # Rendered straight from the POST (no redirect): the code never sits in a URL or in history.
+    return render_template("voting/receipt.html", page=page, circle=page.circle, round=page.round,
+                           receipt=receipt), 200
+
+
+def _closed_message(page: BallotPage) -> str:
+    if page.is_tallied or page.phase is Phase.CLOSED:
+        return f"Voting closed on {page.round.voting_close_at:%-d %b %Y at %H:%M} UTC; your ballot was not recorded."
+    return f"Voting opens on {page.round.voting_open_at:%-d %b %Y at %H:%M} UTC; your ballot was not recorded."
+
+
+def _mail_receipt(page: BallotPage, receipt: ops.Receipt) -> None:
+    round_url = url_for("rounds.round_page", slug=page.circle.slug, round_id=page.round.id, _external=True)
+    verb = "changed" if receipt.is_change else "recorded"
+    body = (
+        f"Hello {page.user.display_name or page.user.email},\n\n"
+        f"your ballot in “{page.round.title}” ({page.circle.name}) was {verb} on "
+        f"{receipt.updated_at:%-d %b %Y at %H:%M} UTC.\n\n"
+        f"Your receipt code: {receipt.code}\n\n"
+        f"Keep it. When the result is published, the list of ballots shows the receipt id "
+        f"{receipt.receipt_id} next to your ballot, so you can check it was counted as you cast it; "
+        f"nobody else can link that ballot to you.\n\n"
+        f"You can change your ballot until voting closes on {page.round.voting_close_at:%-d %b %Y at %H:%M} UTC. "
+        f"Each change gives a new receipt code; only your last ballot counts.\n\n{round_url}\n")
+    queue_mail(db.session, to_address=page.user.email, subject=f"Your ballot receipt: {page.round.title}",
+               body_text=body)
+
+
+def close_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
+    """Facilitator: close voting and tally now (after the voting close time). Idempotent."""
+    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
+    user = require_user()
+    round_ = round_queries.round_or_404(db.session, circle, round_id, user)
+    require(round_permissions.can_manage_round(user, round_), "Only facilitators can close a round.")
+    if not EmptyForm().validate_on_submit():
+        raise RuleViolation("Your form expired. Reload the round page and try again.")
+    now = utcnow()
+    # only for the message: close_and_tally itself decides under the round's exclusive lock
+    already = ops.has_result(db.session, round_.id)
+    result = ops.close_and_tally(db.session, round_, now, actor=user)
+    if not already and result.tallied_by_id == user.id:
+        audit(db.session, actor=user, action="round_closed", circle_id=circle.id, obj=round_,
+              details={"ballots": result.ballot_count, "ballot_digest": result.ballot_digest})
+        flash(f"Voting is closed and the ballots are tallied: {result.ballot_count} ballots, "
+              f"{len(result.awards)} proposals funded.", "success")
+    else:
+        flash("This round was already closed and tallied; nothing changed.", "success")
+    return redirect(_results_url(circle.slug, round_.id) or url_for("rounds.round_page", slug=slug,
+                                                                     round_id=round_id))
+
+
+# -- the round page's voting panel -------------------------------------------------------------------
+
+def _results_url(slug: str, round_id: int) -> str | None:
+    """The results page, when the app has one (another package renders it)."""
+    for rule in current_app.url_map.iter_rules():
+        if rule.rule in ("/c/<slug>/r/<int:round_id>/results", "/c/<slug>/r/<int:round_id>/result"):
+            return url_for(rule.endpoint, slug=slug, round_id=round_id)
+    return None
+
+
+def voting_panel(round_: Round) -> dict[str, Any]:
+    """What the round page's voting panel shows to the current visitor (a template global)."""
+    user = current_user()
+    now = utcnow()
+    phase = round_.phase_at(now)
+    circle = round_.circle
+    result = ops.stored_result(db.session, round_.id)
+    is_member = circle_permissions.is_member(user, circle)
+    rule = get_rule(round_.rule_id)
+    panel: dict[str, Any] = {
+        "phase": phase.value, "now": now, "result": result, "is_member": is_member,
+        "takes_ballots": BallotKind(rule.ballot_kind) is not BallotKind.NONE,
+        "can_manage": round_permissions.can_manage_round(user, round_),
+        "ballot_url": url_for("voting.ballot", slug=circle.slug, round_id=round_.id),
+        "close_url": url_for("voting.close_round", slug=circle.slug, round_id=round_.id),
+        "results_url": _results_url(circle.slug, round_.id),
+        "close_form": EmptyForm(), "my_ballot": None, "turnout": None, "running": None,
+    }
+    panel["can_close"] = panel["can_manage"] and phase is Phase.CLOSED and result is None and \
+        round_.published_at is not None
+    if user is not None and is_member:
+        mine = db.session.scalar(sa.select(StoredBallot).where(StoredBallot.round_id == round_.id,
+                                                               StoredBallot.voter_id == user.id))
+        panel["my_ballot"] = mine
+    if phase in (Phase.VOTING, Phase.CLOSED) and result is None:
+        b, m = StoredBallot.__table__, Membership.__table__
+        panel["turnout"] = (
+            db.session.scalar(sa.select(sa.func.count()).select_from(b).where(b.c.round_id == round_.id)) or 0,
+            db.session.scalar(sa.select(sa.func.count()).select_from(m).where(m.c.circle_id == circle.id)) or 0)
+        if round_.show_running_results and phase is Phase.VOTING:
+            panel["running"] = _running_results(round_)
+    return panel
+
+
+def _running_results(round_: Round) -> list[tuple[str, str]] | None:
+    """Current standings (only for rounds that show running results): proposal title and score."""
+    try:
+        data = ops.tally_input(db.session, round_)
+        outcome = ops.run_tally(round_.id, data)
+    except FundcircleError:
+        return None
+    titles = {p.id: p.title for p in data.proposals}
+    rows = sorted(outcome.scores.items(), key=lambda kv: (-kv[1], titles.get(kv[0], "")))
+    return [(titles.get(pid, pid), _score_text(score)) for pid, score in rows]
+
+
+def _score_text(score: Any) -> str:
+    from fractions import Fraction
+
+    if isinstance(score, Fraction) and score.denominator != 1:
+        return f"{float(score):.2f}"
+    return str(int(score))
