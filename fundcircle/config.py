@@ -87,6 +87,14 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SQL_ECHO": _env_bool("FUNDCIRCLE_SQL_ECHO", False),
+        # Open Collective (payouts, reconciliation). Without a token `fundcircle up` starts the local
+        # fake OC server and points these at it. The webhook endpoint is /webhooks/opencollective/<secret>
+        # (disabled while the secret is empty).
+        "OPENCOLLECTIVE_API_URL": os.environ.get("OPENCOLLECTIVE_API_URL", "https://api.opencollective.com/graphql/v2"),
+        "OPENCOLLECTIVE_WEBSITE_URL": os.environ.get("OPENCOLLECTIVE_WEBSITE_URL", "https://opencollective.com"),
+        "OPENCOLLECTIVE_TOKEN": os.environ.get("OPENCOLLECTIVE_TOKEN", ""),
+        "OPENCOLLECTIVE_WEBHOOK_SECRET": os.environ.get("OPENCOLLECTIVE_WEBHOOK_SECRET", ""),
+        "OPENCOLLECTIVE_TIMEOUT_S": float(os.environ.get("OPENCOLLECTIVE_TIMEOUT_S", "15")),
         # Stripe (contributions). No key outside production: `fundcircle up` starts a local fake
         # Stripe and fills these in. STRIPE_WEBHOOK_SECRET may list several (comma-separated).
         "STRIPE_SECRET_KEY": os.environ.get("STRIPE_SECRET_KEY", ""),
