@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from json.encoder import encode_basestring as _encode_str  # C; what json.dumps(ensure_ascii=False) uses
 
 ENCODING_VERSION = 1
 
@@ -68,6 +69,23 @@ def canonical_bytes_fast(seq: int, key_json: str, kind_json: str, effective_on_i
         f'"postings":[{",".join(sorted_posting_json)}],'
         f'"reverses":{"null" if reverses is None else reverses},"seq":{seq},"v":1}}'
     ).encode("utf-8")
+
+
+def sorted_posting_json(postings: Iterable[PostingTriple]) -> list[str]:
+    """The ``[account_key, currency, amount_minor]`` JSON fragments of ``postings`` in canonical
+    (sorted) order, as ``canonical_bytes`` and ``request_digest`` write them."""
+    return [f"[{_encode_str(a)},{_encode_str(c)},{int(m)}]" for a, c, m in sorted(postings)]
+
+
+def request_digest_fast(*, kind: str, effective_on_iso: str, posting_json: Sequence[str],
+                        circle_id: int | None, reverses_id: int | None) -> bytes:
+    """Same bytes as ``request_digest`` from pre-encoded postings (the hot path of ``post()``);
+    a property test holds the two equal."""
+    circle = "null" if circle_id is None else int(circle_id)
+    reverses = "null" if reverses_id is None else int(reverses_id)
+    body = (f'{{"circle":{circle},"effective_on":"{effective_on_iso}","kind":{_encode_str(kind)},'
+            f'"postings":[{",".join(posting_json)}],"reverses":{reverses}}}')
+    return hashlib.sha256(body.encode("utf-8")).digest()
 
 
 def chain_hash(prev_hash: bytes | None, canonical: bytes) -> bytes:
