@@ -142,7 +142,9 @@ def round_page(slug: str, round_id: int):  # type: ignore[no-untyped-def]
         round_summary=public_queries.round_summaries(db.session, [round_], now)[0],
         proposals=proposal_queries.public_proposals(db.session, round_),
         my_proposals=proposal_queries.proposals_of(db.session, round_, user) if user else [],
-        can_manage=permissions.can_manage_round(user, round_), publish_form=EmptyForm(),
+        can_manage=permissions.can_manage_round(user, round_),
+        # only facilitators see the form; building one for a visitor would set a CSRF cookie
+        publish_form=EmptyForm() if permissions.can_manage_round(user, round_) else None,
         is_member=circle_permissions.is_member(user, circle),
     )), fresh)
 

@@ -25,7 +25,7 @@ from fundcircle.ledger.models import LedgerAccount, LedgerPosting, LedgerSeal, L
 from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
 from fundcircle.rounds.models import Phase, Round
 from fundcircle.voting.explain import Explanation, explain
-from fundcircle.voting.models import Award, RoundResult
+from fundcircle.voting.models import Award, RoundResult, StoredBallot
 from fundcircle.voting.registry import UnknownRule, get_rule
 
 #: ConflictCategory value -> words for the published recusal log
@@ -552,6 +552,7 @@ def circle_freshness_sources(session: Session, circle_id: int, rounds: Sequence[
       membership is audited with the circle's id (the round table has no updated_at);
     * the ledger head (global seq, and when it was sealed);
     * stored results (how many, the latest tally) and award earmarks;
+    * ballots of the rounds shown (count, casts, latest cast): the round page shows turnout;
     * each round's phase now, and the latest phase boundary that has passed.
     """
     ae = AuditEvent.__table__
@@ -566,12 +567,18 @@ def circle_freshness_sources(session: Session, circle_id: int, rounds: Sequence[
     earmarks = session.execute(
         sa.select(sa.func.count(aw.c.earmarked_at), sa.func.max(aw.c.earmarked_at))
         .join(r, r.c.id == aw.c.round_id).where(r.c.circle_id == circle_id)).one()
+    # ballots: the round page shows turnout (and, where a round allows it, running results) while
+    # voting is open
+    b = StoredBallot.__table__
+    ballots = session.execute(
+        sa.select(sa.func.count(b.c.id), sa.func.max(b.c.updated_at), sa.func.sum(b.c.times_cast))
+        .where(b.c.round_id.in_([x.id for x in rounds]))).one() if rounds else (0, None, 0)
     phases = [(x.id, x.phase_at(now).value) for x in rounds]
     boundaries = [b for x in rounds if x.published_at is not None
                   for b in (x.published_at, x.submissions_open_at, x.submissions_close_at,
                             x.deliberation_open_at, x.voting_open_at, x.voting_close_at) if b <= now]
-    parts = [circle_id, audit[0], head.seq if head else 0, results[0], earmarks[0], phases]
-    stamps = [audit[1], head.sealed_at if head else None, results[1], earmarks[1], *boundaries]
+    parts = [circle_id, audit[0], head.seq if head else 0, results[0], earmarks[0], ballots[0], ballots[2], phases]
+    stamps = [audit[1], head.sealed_at if head else None, results[1], earmarks[1], ballots[1], *boundaries]
     return parts, stamps
 
 

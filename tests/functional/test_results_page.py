@@ -156,3 +156,18 @@ def test_unknown_round_and_unpublished_round_are_404(client, session, approval_r
     assert client.get("/c/greens/r/99999/results").status_code == 404
     assert client.get(f"/c/greens/r/{draft.id}/results").status_code == 404
     assert client.get(f"/c/nowhere/r/{approval_round['round_id']}/results").status_code == 404
+
+
+def test_a_new_ballot_changes_the_round_pages_validators(client, session) -> None:  # type: ignore[no-untyped-def]
+    # the round page shows turnout while voting is open, so a cast must not be answered with a 304
+    info = create_voting_round(session, slug="turnout", members=2, proposals=2)
+    session.commit()
+    m1 = _user(session, info["members"][0])
+    session.commit()
+    with freeze_time(VOTING_OPENS + DAY):
+        before = client.get(f"/c/turnout/r/{info['round_id']}")
+        vote_ops.cast_ballot(session, _round(session, info["round_id"]), m1, [info["proposal_ids"][0]],
+                             VOTING_OPENS + DAY)
+        session.commit()
+        after = client.get(f"/c/turnout/r/{info['round_id']}", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
