@@ -742,6 +742,7 @@ EXPORTS: tuple[ExportDoc, ...] = (
                   _f("circle.slug, circle.name, circle.currency", "string", "The circle."),
                   _f("chain_head.seq, chain_head.hash", "integer, hex", "The latest seal of this circle's "
                      "transactions; it commits to every earlier transaction of every circle."),
+                  _f("balances.currency", "string", "ISO 4217 code of the balances."),
                   _f("balances.*_minor", _MONEY, "Pot available, earmarked (awarded, unpaid), paid out, fees and "
                      "suspense (unmatched outside money), on their natural side."),
                   _f("transactions[].seq", "integer", "Position in the hash chain."),

@@ -120,6 +120,7 @@ def receipt(slug: str, round_id: int):  # type: ignore[no-untyped-def]
         if form.validate_on_submit():
             tr = opendata.TalliedRound(circle, round_, result, _min_voters())
             check = opendata.check_receipt(db.session, tr, form.code.data or "")
+            form.code.data = ""  # the code is a bearer secret: never echo it back into the page
         else:
             status = 422
     elif request.method == "POST":

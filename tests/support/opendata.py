@@ -29,12 +29,14 @@ def add_members(session: Session, circle: Circle, count: int, *, prefix: str = "
 
 def create_tallied_round(session: Session, circle: Circle, voters: list[User], ballots: list[Any], *,
                          now: dt.datetime, rule_id: str = "approval-greedy", rule_params: dict[str, Any] | None = None,
-                         proposals: list[dict[str, Any]] | None = None, title: str = "Autumn grants"
+                         proposals: list[dict[str, Any]] | None = None, title: str = "Autumn grants",
+                         changes: dict[int, Any] | None = None, superseded: list[Any] | None = None
                          ) -> tuple[Round, list[Proposal], list[Any]]:
     """A round whose voting closed a day before ``now``, with proposals, cast ballots and a stored
     result (``close_and_tally``). ``ballots[i]`` is voter i's choices with proposal *indexes* (ints
     in a list, or dict keys) that are replaced by the proposals' ids. Returns (round, proposals,
-    receipts). Flushed, not committed."""
+    receipts). ``changes`` {voter index: choices} re-casts those ballots before the close; the first
+    receipts of changed ballots are appended to ``superseded``. Flushed, not committed."""
     from fundcircle.voting import operations as voting_ops
 
     opens = now - 40 * DAY
@@ -48,15 +50,19 @@ def create_tallied_round(session: Session, circle: Circle, voters: list[User], b
                           dict(title="Bike workshop", amount_requested_minor=1_500_00,
                                budget_lines=[("Stands", 1_500_00)], payee_oc_slug="bike-workshop")]
     applicant = create_user(session, f"applicant@{circle.slug}.example", "Ada Applicant")
+    specs = [{"budget_lines": [("Everything", spec["amount_requested_minor"])], **spec}
+             if "amount_requested_minor" in spec else spec for spec in specs]
     made = [create_proposal(session, round_, applicant, now=opens + DAY, **spec) for spec in specs]
     ids = [p.id for p in made]
-    receipts = []
-    for voter, choices in zip(voters, ballots):
-        if isinstance(choices, dict):
-            value: Any = {ids[k]: v for k, v in choices.items()}
-        else:
-            value = [ids[k] for k in choices]
-        receipts.append(voting_ops.cast_ballot(session, round_, voter, value, opens + 21 * DAY))
+    def value_of(choices: Any) -> Any:
+        return {ids[k]: v for k, v in choices.items()} if isinstance(choices, dict) else [ids[k] for k in choices]
+
+    receipts = [voting_ops.cast_ballot(session, round_, voter, value_of(choices), opens + 21 * DAY)
+                for voter, choices in zip(voters, ballots)]
+    for index, choices in (changes or {}).items():
+        if superseded is not None:
+            superseded.append(receipts[index])
+        receipts[index] = voting_ops.cast_ballot(session, round_, voters[index], value_of(choices), opens + 22 * DAY)
     voting_ops.close_and_tally(session, round_, now - DAY)
     session.flush()
     return round_, made, receipts
