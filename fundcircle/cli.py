@@ -264,6 +264,11 @@ def up_command(host: str, port: int, no_demo: bool) -> None:
     _migrate(app)
     if not no_demo and _seed_demo(app):
         click.echo("Seeded the demo circle 'Riverside Commons Fund'.")
+    from fundcircle.integrations.fakes.stripe import start_for_app as start_fake_stripe
+
+    if start_fake_stripe(app, app_host=host, app_port=port) is not None:  # no STRIPE_SECRET_KEY: offline demo
+        click.echo(f"Stripe: no STRIPE_SECRET_KEY set; contributions use the local fake Stripe at "
+                   f"{app.config['STRIPE_API_BASE']} (demo second-factor codes: fundcircle second-factor code EMAIL)")
     click.echo(f"fundcircle is serving on http://{host}:{port}  (database: {app.config['DATABASE_URL']})")
     if app.config.get("OUTBOX_ENABLED"):
         click.echo(f"Sign-in mail goes to the dev outbox: http://{host}:{port}/dev/outbox")
@@ -408,6 +413,38 @@ def _export(app, round_id: int, fmt: str) -> str:  # type: ignore[no-untyped-def
             return opendata.results_csv(doc)
         return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
+
+# --- second factor (TOTP): demo helper -----------------------------------------------------------
+
+@main.group("second-factor")
+def second_factor_group() -> None:
+    """Second factor (TOTP) helpers."""
+
+
+@second_factor_group.command("code")
+@click.argument("email")
+def second_factor_code_command(email: str) -> None:
+    """Print the current code of a demo account's published authenticator (never in production)."""
+    from sqlalchemy import select
+
+    from fundcircle.auth import second_factor
+    from fundcircle.auth.models import User
+    from fundcircle.contributions.demo import demo_totp_secret
+    from fundcircle.db import utcnow
+    from fundcircle.extensions import db
+
+    app = _app()
+    if app.config["ENVIRONMENT"] == "production":
+        raise click.ClickException("demo codes are not available in production")
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        cred = second_factor.credential_of(db.session, user) if user is not None else None
+        if cred is None:
+            raise click.ClickException(f"{email} has no authenticator")
+        secret = second_factor.decrypt_secret(cred.secret_encrypted, app.config["SECRET_KEY"])
+        if secret != demo_totp_secret(user.email):  # type: ignore[union-attr]
+            raise click.ClickException(f"{email} uses a private authenticator, not the published demo one")
+        click.echo(second_factor.totp(secret, utcnow()))
 
 if __name__ == "__main__":  # pragma: no cover
     main()

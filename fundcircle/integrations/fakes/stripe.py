@@ -111,6 +111,8 @@ class FakeStripe:
         self.requests_log: list[tuple[str, str, str | None]] = []  # (method, path, idempotency key)
         self._idempotency: dict[str, tuple[str, int, str]] = {}
         self._failures: list[int] = []
+        #: the time objects and events are stamped with (the demo seeds a history with it)
+        self.clock: Callable[[], float] = time.time
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._url_map = Map([
@@ -227,7 +229,7 @@ class FakeStripe:
             if not str(params.get(field, "")).startswith(("http://", "https://")):
                 raise FakeStripeError(400, "invalid_request_error", f"Not a valid URL: {field}", field)
         sid = f"cs_test_{secrets.token_hex(12)}"
-        now = int(time.time())
+        now = int(self.clock())
         session = {
             "id": sid, "object": "checkout.session", "mode": "payment", "status": "open",
             "payment_status": "unpaid", "amount_subtotal": unit_amount * quantity,
@@ -311,7 +313,7 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
             session = self.objects[session_id]
             if session["status"] != "open":
                 raise ValueError(f"session {session_id} is {session['status']}")
-            now = int(time.time())
+            now = int(self.clock())
             pi_id = f"pi_{secrets.token_hex(12)}"
             pi_data = session["_pi_data"]
             self.objects[pi_id] = {
@@ -349,7 +351,7 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
             pi = self.objects[pi_id]
             session = self.session_of(pi_id)
             if succeed:
-                self._succeed(pi_id, int(time.time()))
+                self._succeed(pi_id, int(self.clock()))
                 session["payment_status"] = "paid"
                 return [self._emit("checkout.session.async_payment_succeeded", session)]
             pi["status"] = "requires_payment_method"
@@ -380,7 +382,7 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
         """A chargeback on the whole charge: funds plus the dispute fee are withdrawn."""
         with self._lock:
             charge = self.objects[charge_id]
-            dp_id, now = f"dp_{secrets.token_hex(12)}", int(time.time())
+            dp_id, now = f"dp_{secrets.token_hex(12)}", int(self.clock())
             withdrawal = {"id": f"txn_{secrets.token_hex(12)}", "object": "balance_transaction",
                           "amount": -charge["amount"], "fee": DISPUTE_FEE_MINOR,
                           "net": -charge["amount"] - DISPUTE_FEE_MINOR, "currency": charge["currency"],
@@ -400,7 +402,7 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
             dispute["status"] = "won" if won else "lost"
             events = []
             if won:
-                now = int(time.time())
+                now = int(self.clock())
                 dispute["balance_transactions"].append({
                     "id": f"txn_{secrets.token_hex(12)}", "object": "balance_transaction", "amount": dispute["amount"],
                     "fee": 0, "net": dispute["amount"], "currency": dispute["currency"],
@@ -414,7 +416,7 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
     def make_event(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
         """An event envelope around a snapshot of ``obj`` (not recorded, not delivered)."""
         return {"id": f"evt_{secrets.token_hex(12)}", "object": "event", "api_version": API_VERSION,
-                "created": int(time.time()), "data": {"object": self._public(obj)}, "livemode": False,
+                "created": int(self.clock()), "data": {"object": self._public(obj)}, "livemode": False,
                 "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None}, "type": event_type}
 
     def _emit(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -464,11 +466,44 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             return list(pool.map(one, range(copies)))
 
+    def in_process_gateway(self) -> FakeGateway:
+        """The same answers as the HTTP API without a server (the demo seeder runs offline)."""
+        return FakeGateway(self)
+
     def deliver_held(self, **kwargs: Any) -> list[int]:
         """Deliver every held event once, in order, and forget them."""
         with self._lock:
             events, self.held = self.held, []
         return [status for event in events for status in self.deliver(event, **kwargs)]
+
+
+class FakeGateway:
+    """``PaymentGateway`` answered from a ``FakeStripe``'s state in process (no HTTP)."""
+
+    def __init__(self, fake: FakeStripe) -> None:
+        self.fake = fake
+
+    def create_checkout_session(self, *, idempotency_key: str, amount_minor: int, currency: str, product_name: str,
+                                client_reference_id: str, metadata: Any, success_url: str, cancel_url: str,
+                                description: str = "") -> Any:
+        from fundcircle.integrations.stripe import CheckoutSession
+
+        with self.fake._lock:
+            session = self.fake._new_session({
+                "mode": "payment", "client_reference_id": client_reference_id, "success_url": success_url,
+                "cancel_url": cancel_url, "metadata": dict(metadata),
+                "line_items": [{"quantity": "1", "price_data": {"currency": currency.lower(), "unit_amount": str(amount_minor),
+                                                                "product_data": {"name": product_name}}}],
+                "payment_intent_data": {"metadata": dict(metadata), "description": description}})
+        return CheckoutSession(id=session["id"], url=session["url"], status=session["status"],
+                               payment_status=session["payment_status"], amount_total=session["amount_total"],
+                               currency=session["currency"].upper())
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        return self.fake._expanded(payment_intent_id, ["latest_charge.balance_transaction"])
+
+    def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
+        return self.fake._expanded(session_id, [])
 
 
 def _indexed(args: Any, name: str) -> list[str]:
@@ -478,12 +513,22 @@ def _indexed(args: Any, name: str) -> list[str]:
     return [v for _k, v in found]
 
 
-def start_for_app(app: Any, *, webhook_url: str, host: str = "127.0.0.1", port: int = 0) -> FakeStripe | None:
+def start_for_app(app: Any, *, app_host: str, app_port: int) -> FakeStripe | None:
     """Start the fake for ``fundcircle up`` when no Stripe key is configured (never in production),
-    and point the app's configuration at it. Returns None when the real Stripe is configured."""
+    and point the app's configuration at it. Returns None when the real Stripe is configured.
+
+    The fake listens on the app's host (so a browser that reaches the app reaches the Checkout
+    page too) on a free port, or on ``FUNDCIRCLE_FAKE_STRIPE_PORT``; it delivers webhooks to the
+    app over loopback.
+    """
+    import os
+
     if app.config.get("STRIPE_SECRET_KEY") or app.config.get("ENVIRONMENT") == "production":
         return None
-    fake = FakeStripe(webhook_url=webhook_url, host=host, port=port, auto_deliver=True).start()
+    loopback = "127.0.0.1" if app_host in ("0.0.0.0", "", "localhost") else app_host
+    port = int(os.environ.get("FUNDCIRCLE_FAKE_STRIPE_PORT", "0"))
+    fake = FakeStripe(webhook_url=f"http://{loopback}:{app_port}/webhooks/stripe", host=app_host, port=port,
+                      auto_deliver=True).start()
     app.config.update(STRIPE_SECRET_KEY=fake.api_key, STRIPE_API_BASE=fake.url,
                       STRIPE_WEBHOOK_SECRET=fake.webhook_secret)
     return fake

@@ -1,0 +1,193 @@
+"""The public contribution pages: validation, idempotent Checkout creation, and the whole journey
+through the fake Stripe Checkout page and its signed webhook back to the pot."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from fundcircle import ledger
+from fundcircle.contributions.models import ContributionIntent
+from fundcircle.db import utcnow
+from fundcircle.extensions import db
+from fundcircle.integrations.fakes.stripe import card_fee_minor
+from tests.support import factories as f
+from tests.support.stripe_fake import stripe_world
+from tests.support.web import WebClient, csrf_from
+
+INTENT_RE = re.compile(r'id="intent" name="intent" type="hidden" value="([^"]+)"|name="intent" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture
+def world(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        circle = f.create_circle(db.session, slug="pot-circle")
+        ledger.ensure_circle_accounts(db.session, circle, now=utcnow())
+        db.session.commit()
+        circle_id = circle.id
+    with stripe_world(app) as (fake, base_url):
+        app.config["BASE_URL"] = base_url
+        yield {"app": app, "fake": fake, "base_url": base_url, "circle_id": circle_id, "client": WebClient(app)}
+
+
+def form_of(client: WebClient) -> dict[str, str]:
+    page = client.text("/c/pot-circle/contribute")
+    match = INTENT_RE.search(page)
+    assert match, page[:2000]
+    return {"csrf_token": csrf_from(page), "intent": match.group(1) or match.group(2)}
+
+
+def submit(client: WebClient, base: dict[str, str], **fields: str):  # type: ignore[no-untyped-def]
+    return client.http.post("/c/pot-circle/contribute", data={**base, **fields})
+
+
+def intents(app) -> list[ContributionIntent]:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        return list(db.session.scalars(sa.select(ContributionIntent)))
+
+
+def test_form_allows_posting_on_to_the_checkout_origin(world) -> None:  # type: ignore[no-untyped-def]
+    response = world["client"].get("/c/pot-circle/contribute")
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert f"form-action 'self' {world['fake'].url}" in csp
+    html = response.get_data(as_text=True)
+    assert 'for="amount"' in html and "No card contributions yet" in html
+    assert "Contribute to the pot" in world["client"].text("/c/pot-circle")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"amount": ""}, "Enter an amount"),
+    ({"amount": "abc"}, "Enter a number"),
+    ({"amount": "0"}, "between 1.00 and 10,000.00"),
+    ({"amount": "0.50"}, "between 1.00 and 10,000.00"),
+    ({"amount": "-5"}, "Must not be negative"),
+    ({"amount": "10000.01"}, "between 1.00 and 10,000.00"),
+    ({"amount": "12.3456"}, "at most 2 decimal places"),
+    ({"amount": "12.345"}, "between 1.00 and 10,000.00"),  # 12,345 EUR: a lone group of three is thousands
+    ({"amount": "99999999999999"}, "too large"),
+    ({"amount": "1e5"}, "Enter a number"),
+    ({"amount": "25", "donor_name": "x" * 121}, "longer than 120 characters"),
+    ({"amount": "25", "message": "x" * 501}, "longer than 500 characters"),
+    ({"amount": "25", "donor_name": "Ada\x00"}, "control characters"),
+    ({"amount": "25", "intent": "short"}, "Please correct"),
+])
+def test_invalid_input_is_a_form_error_and_calls_nobody(world, fields, message) -> None:  # type: ignore[no-untyped-def]
+    client, fake = world["client"], world["fake"]
+    response = submit(client, form_of(client), **fields)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert fake.requests_log == [] and intents(world["app"]) == []
+
+
+def test_double_submit_creates_one_checkout_session(world) -> None:  # type: ignore[no-untyped-def]
+    client, fake = world["client"], world["fake"]
+    base = form_of(client)
+    first = submit(client, base, amount="25", donor_name="Ada", message="For the tool library")
+    second = submit(client, base, amount="25", donor_name="Ada", message="For the tool library")
+    assert first.status_code == second.status_code == 303
+    assert first.location == second.location and first.location.startswith(f"{fake.url}/checkout/cs_test_")
+    assert len(intents(world["app"])) == 1
+    sessions = [o for o in fake.objects.values() if o["object"] == "checkout.session"]
+    assert len(sessions) == 1 and sessions[0]["amount_total"] == 2_500 and sessions[0]["currency"] == "eur"
+    assert sessions[0]["metadata"] == {"fundcircle_circle_id": str(world["circle_id"]),
+                                       "fundcircle_intent": base["intent"]}
+    # a different form (fresh intent id) is a second contribution
+    assert submit(client, form_of(client), amount="25").location != first.location
+    assert len(intents(world["app"])) == 2
+
+
+def test_same_intent_with_other_details_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+    client = world["client"]
+    base = form_of(client)
+    assert submit(client, base, amount="25").status_code == 303
+    changed = submit(client, base, amount="30")
+    assert changed.status_code == 409 and "already sent with other details" in changed.get_data(as_text=True)
+    assert INTENT_RE.search(changed.get_data(as_text=True)).group(1) != base["intent"]  # type: ignore[union-attr]
+
+
+def test_concurrent_double_submit_is_one_session(world) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, fake = world["client"], world["fake"]
+    base = form_of(client)
+    cookies = {c.key: c.value for c in client.http._cookies.values()}  # type: ignore[attr-defined]
+    url = f"{world['base_url']}/c/pot-circle/contribute"
+
+    def post(_: int) -> requests.Response:
+        return requests.post(url, data={**base, "amount": "40"}, cookies=cookies, allow_redirects=False, timeout=30)
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(post, range(4)))
+    assert {r.status_code for r in responses} == {303}
+    assert len({r.headers["Location"] for r in responses}) == 1
+    assert len([o for o in fake.objects.values() if o["object"] == "checkout.session"]) == 1
+    assert len(intents(world["app"])) == 1
+
+
+def test_contribution_journey_through_the_fake_checkout(world) -> None:  # type: ignore[no-untyped-def]
+    client, fake, cid = world["client"], world["fake"], world["circle_id"]
+    to_checkout = submit(client, form_of(client), amount="42.50", donor_name="Grace", message="Good luck!")
+    assert to_checkout.status_code == 303
+    page = requests.get(to_checkout.location, timeout=10)
+    assert page.status_code == 200 and "42.50 EUR" in page.text
+    paid = requests.post(to_checkout.location, data={"action": "card"}, allow_redirects=False, timeout=10)
+    assert paid.status_code == 303
+    thanks_path = paid.headers["Location"].removeprefix(world["base_url"])
+    assert "confirming your payment" in client.text(thanks_path)
+    assert fake.deliver_held() == [200]
+    assert "Thank you!" in client.text(thanks_path)
+    listing = client.text("/c/pot-circle/contribute")
+    assert "Grace" in listing and "Good luck!" in listing and "42.50" in listing
+    with world["app"].app_context():
+        assert ledger.balance(db.session, f"{cid}:pot:available").amount_minor == 4_250
+        assert ledger.balance(db.session, f"{cid}:fees:stripe").amount_minor == card_fee_minor(4_250, "eur")
+
+
+def test_anonymous_contribution_hides_name_and_message(world) -> None:  # type: ignore[no-untyped-def]
+    client, fake = world["client"], world["fake"]
+    to_checkout = submit(client, form_of(client), amount="10", donor_name="Secret Sam", message="psst",
+                         is_anonymous="y")
+    requests.post(to_checkout.location, data={"action": "card"}, allow_redirects=False, timeout=10)
+    assert fake.deliver_held() == [200]
+    listing = client.text("/c/pot-circle/contribute")
+    assert "Anonymous" in listing and "Secret Sam" not in listing and "psst" not in listing
+
+
+def test_cancel_returns_to_a_cancel_page(world) -> None:  # type: ignore[no-untyped-def]
+    client = world["client"]
+    to_checkout = submit(client, form_of(client), amount="10")
+    cancelled = requests.post(to_checkout.location, data={"action": "cancel"}, allow_redirects=False, timeout=10)
+    assert cancelled.status_code == 303
+    page = client.get(cancelled.headers["Location"].removeprefix(world["base_url"]))
+    assert page.status_code == 200 and "Nothing was charged" in page.get_data(as_text=True)
+
+
+def test_unknown_circle_or_contribution_is_404(world) -> None:  # type: ignore[no-untyped-def]
+    client = world["client"]
+    assert client.get("/c/nope/contribute").status_code == 404
+    assert client.get("/c/pot-circle/contribute/" + "x" * 32 + "/thanks").status_code == 404
+
+
+def test_stripe_failure_is_a_502_and_leaves_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    client, fake = world["client"], world["fake"]
+    base = form_of(client)
+    fake.fail_next(3, status=500)
+    failed = submit(client, base, amount="25")
+    assert failed.status_code == 502
+    assert intents(world["app"]) == []
+    retried = submit(client, base, amount="25")  # the same form again: works now
+    assert retried.status_code == 303
+
+
+def test_without_stripe_configured_the_form_says_so(app) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        f.create_circle(db.session, slug="pot-circle")
+        db.session.commit()
+    client = WebClient(app)
+    assert "not available right now" in client.text("/c/pot-circle/contribute")
+    response = submit(client, form_of(client), amount="25")
+    assert response.status_code == 503 and "STRIPE_SECRET_KEY" in response.get_data(as_text=True)
