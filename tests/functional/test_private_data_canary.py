@@ -121,6 +121,23 @@ def canary_site(app, database_url, tmp_path) -> dict[str, Any]:  # type: ignore[
         canaries["stripe payment id"] = "pi_" + _canary("stripe")
         ledger.record_contribution(s, circle, gross_minor=20_00, fee_minor=1_00, now=now - 49 * f.DAY,
                                    payment_intent_id=canaries["stripe payment id"])
+        try:  # contributions (another package): an anonymous donor's name and message stay private
+            from fundcircle.contributions.models import ContributionIntent, StripePayment
+
+            canaries["anonymous donor"], canaries["anonymous message"] = _canary("donor"), _canary("donormessage")
+            intent = ContributionIntent(public_id=_canary("intentid"), circle_id=circle.id, amount_minor=20_00,
+                                        currency="EUR", donor_name=canaries["anonymous donor"],
+                                        message=canaries["anonymous message"], is_anonymous=True, status="paid",
+                                        payment_intent_id=canaries["stripe payment id"], created_at=now - 49 * f.DAY,
+                                        updated_at=now - 49 * f.DAY)
+            s.add(intent)
+            s.flush()
+            s.add(StripePayment(circle_id=circle.id, payment_intent_id=canaries["stripe payment id"],
+                                contribution_intent_id=intent.id, currency="EUR", status="succeeded", gross_minor=20_00,
+                                fee_minor=1_00, created_at=now - 49 * f.DAY, updated_at=now - 49 * f.DAY))
+            s.flush()
+        except ImportError:  # pragma: no cover - the package is not there yet
+            pass
 
         choices = [[fridge.id], [fridge.id, laptops.id], [laptops.id], [fridge.id], [laptops.id], [fridge.id]]
         for n, (voter, ballot) in enumerate(zip(voters, choices)):
