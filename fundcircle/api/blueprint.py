@@ -30,3 +30,16 @@ bp.add_url_rule("/c/<slug>/r/<int:round_id>/data", "round_data", data.round_data
 bp.add_url_rule("/c/<slug>/r/<int:round_id>/data/<filename>", "round_download", data.round_download,
                 methods=["GET"])
 bp.add_url_rule("/c/<slug>/r/<int:round_id>/receipt", "receipt", data.receipt, methods=["GET", "POST"])
+
+
+@bp.after_request
+def _cacheable_json(response):  # type: ignore[no-untyped-def]
+    """Public API answers carry an ETag (a hash of the body), so clients and proxies revalidate
+    with If-None-Match and get a 304 without the body. Short max-age: balances change."""
+    from flask import request
+
+    if request.method in ("GET", "HEAD") and request.path.startswith("/api/") and response.status_code == 200:
+        response.headers.setdefault("Cache-Control", "public, max-age=60")
+        response.add_etag()
+        response.make_conditional(request)
+    return response

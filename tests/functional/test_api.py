@@ -193,3 +193,13 @@ def test_the_api_is_read_only(client, api_world) -> None:  # type: ignore[no-unt
         response = getattr(client.http, method)(f"/api/v1/circles/{api_world['slug']}")
         assert response.status_code == 405
         assert response.get_json()["status"] == 405
+
+
+def test_api_answers_revalidate_with_etags(client, api_world) -> None:  # type: ignore[no-untyped-def]
+    path = f"/api/v1/circles/{api_world['slug']}/rounds/{api_world['tallied']}/result"
+    first = client.get(path)
+    assert first.status_code == 200 and first.headers["ETag"]
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert "ETag" not in client.get("/api/v1/circles/nope").headers, "errors are not cached"
