@@ -436,15 +436,45 @@ def second_factor_code_command(email: str) -> None:
     app = _app()
     if app.config["ENVIRONMENT"] == "production":
         raise click.ClickException("demo codes are not available in production")
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
-        cred = second_factor.credential_of(db.session, user) if user is not None else None
-        if cred is None:
-            raise click.ClickException(f"{email} has no authenticator")
-        secret = second_factor.decrypt_secret(cred.secret_encrypted, app.config["SECRET_KEY"])
-        if secret != demo_totp_secret(user.email):  # type: ignore[union-attr]
-            raise click.ClickException(f"{email} uses a private authenticator, not the published demo one")
-        click.echo(second_factor.totp(secret, utcnow()))
+    try:
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+            cred = second_factor.credential_of(db.session, user) if user is not None else None
+            if cred is None:
+                raise click.ClickException(f"{email} has no authenticator")
+            secret = second_factor.decrypt_secret(cred.secret_encrypted, app.config["SECRET_KEY"])
+            if secret != demo_totp_secret(user.email):  # type: ignore[union-attr]
+                raise click.ClickException(f"{email} uses a private authenticator, not the published demo one")
+            click.echo(second_factor.totp(secret, utcnow()))
+    finally:
+        db.dispose(app)
+
+
+@second_factor_group.command("reset")
+@click.argument("email")
+@click.option("--reason", required=True, help="why (kept in the audit log), e.g. 'lost phone, verified in person'")
+def second_factor_reset_command(email: str, reason: str) -> None:
+    """Remove a person's authenticator (an operator's action, audited); they enrol again."""
+    from sqlalchemy import select
+
+    from fundcircle.auth import second_factor
+    from fundcircle.auth.models import User
+    from fundcircle.db import begin_write, utcnow
+    from fundcircle.extensions import db
+
+    app = _app()
+    try:
+        with app.app_context():
+            begin_write(db.session)
+            user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+            if user is None:
+                raise click.ClickException(f"there is no user {email}")
+            if not second_factor.reset(db.session, user=user, actor=None, now=utcnow(), reason=reason):
+                raise click.ClickException(f"{email} has no authenticator")
+            db.session.commit()
+    finally:
+        db.dispose(app)
+    click.echo(f"Removed the authenticator of {email}; they will be asked to enrol again.")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

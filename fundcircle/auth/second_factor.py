@@ -222,6 +222,23 @@ def pass_challenge(session: Session, *, user: User, auth_session: AuthSession, c
     session.flush()
 
 
+def reset(session: Session, *, user: User, actor: User | None, now: dt.datetime, reason: str) -> bool:
+    """Remove a person's authenticator (lost phone) and end every session's pass, so their next
+    treasury or facilitator page asks them to enrol again. Audited; False when there was none.
+    Flushes."""
+    cred = credential_of(session, user, lock=True)
+    if cred is None:
+        return False
+    session_ids = select(AuthSession.id).where(AuthSession.user_id == user.id)
+    for passed in session.scalars(select(SecondFactorPass).where(SecondFactorPass.auth_session_id.in_(session_ids))):
+        session.delete(passed)
+    session.delete(cred)
+    record(session, actor=actor, action="second_factor.reset", circle_id=None, obj=user,
+           details={"reason": reason[:500], "at": now.isoformat()})
+    session.flush()
+    return True
+
+
 def seed_known_secret(session: Session, *, user: User, secret_b32: str, secret_key: str, now: dt.datetime) -> None:
     """Demo only: give ``user`` a confirmed authenticator with a published secret. Flushes."""
     if credential_of(session, user) is None:

@@ -141,3 +141,54 @@ def test_malformed_codes_are_form_errors(guarded_app) -> None:  # type: ignore[n
         for code in ("", "abcdef", "1234567890123", "12\x0034"):
             response = client.post("/account/second-factor", {"code": code})
             assert response.status_code == 422, code
+
+
+def test_reset_sends_the_person_back_to_enrolment(guarded_app) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.auth.models import User
+    from fundcircle.audit.models import AuditEvent
+
+    with freeze_time(NOW):
+        client = WebClient(guarded_app)
+        client.sign_in("fac@example.org")
+        secret = enrol(client)
+        assert client.post("/account/second-factor", {"code": sf.totp(secret, NOW)}).status_code == 302
+        assert client.get("/_test/treasury").status_code == 200
+        with guarded_app.app_context():
+            user = db.session.scalar(select(User).where(User.email == "fac@example.org"))
+            assert sf.reset(db.session, user=user, actor=None, now=NOW, reason="lost phone") is True
+            assert sf.reset(db.session, user=user, actor=None, now=NOW, reason="again") is False
+            db.session.commit()
+            assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "second_factor.reset")) is not None
+        again = client.get("/_test/treasury")
+        assert again.status_code == 302 and "/account/second-factor?next=" in again.location
+        assert enrol(client) != secret
+
+
+def test_cli_prints_demo_codes_and_resets(app, database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from fundcircle.cli import main
+    from fundcircle.contributions.demo import demo_totp_secret
+    from fundcircle.db import utcnow
+
+    with app.app_context():
+        user = f.create_user(db.session, "jonas@riverside.example")
+        sf.seed_known_secret(db.session, user=user, secret_b32=demo_totp_secret(user.email),
+                             secret_key=app.config["SECRET_KEY"], now=utcnow())
+        f.create_user(db.session, "nobody@example.org")
+        db.session.commit()
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": app.config["SECRET_KEY"], "FUNDCIRCLE_ENV": "testing",
+           "FUNDCIRCLE_INSTANCE_PATH": str(tmp_path / "cli")}
+    runner = CliRunner()
+    code = runner.invoke(main, ["second-factor", "code", "jonas@riverside.example"], env=env)
+    assert code.exit_code == 0, code.output
+    assert code.output.strip() in {sf.totp(demo_totp_secret("jonas@riverside.example"), utcnow() + dt.timedelta(seconds=s))
+                                   for s in (-30, 0, 30)}
+    none = runner.invoke(main, ["second-factor", "code", "nobody@example.org"], env=env)
+    assert none.exit_code == 1 and "has no authenticator" in none.output
+    refused = runner.invoke(main, ["second-factor", "code", "jonas@riverside.example"],
+                            env={**env, "FUNDCIRCLE_ENV": "production"})
+    assert refused.exit_code == 1 and "production" in refused.output
+    reset = runner.invoke(main, ["second-factor", "reset", "jonas@riverside.example", "--reason", "lost phone"], env=env)
+    assert reset.exit_code == 0, reset.output
+    assert runner.invoke(main, ["second-factor", "code", "jonas@riverside.example"], env=env).exit_code == 1

@@ -251,6 +251,18 @@ def test_api_failure_answers_5xx_and_the_redelivery_is_processed(world) -> None:
     assert books(world)["contributions"] == 1
 
 
+def test_expired_checkout_closes_the_intent(world) -> None:  # type: ignore[no-untyped-def]
+    fake = world["fake"]
+    sid, public_id = start(world, 2_000)
+    expired = fake.expire(sid)[0]
+    assert fake.deliver(expired, copies=2) == [200, 200]
+    assert outcome_of(world, expired["id"]) == "expired"
+    with world["app"].app_context():
+        assert db.session.scalar(sa.select(ContributionIntent.status)
+                                 .where(ContributionIntent.public_id == public_id)) == "expired"
+    assert books(world)["contributions"] == 0
+
+
 def test_events_of_other_integrations_are_acknowledged_and_ignored(world) -> None:  # type: ignore[no-untyped-def]
     fake = world["fake"]
     foreign = fake.make_event("checkout.session.completed", {
