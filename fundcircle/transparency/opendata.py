@@ -89,6 +89,20 @@ def configured_min_voters(config: Mapping[str, Any]) -> int:
     return value
 
 
+def pb_unsupported_reason(rule_id: str) -> str:
+    """Why this rule's ballots cannot be a faithful .pb file, or "" when they can."""
+    if rule_id in PB_UNSUPPORTED:
+        return PB_UNSUPPORTED[rule_id]
+    try:
+        kind = BallotKind(get_rule(rule_id).ballot_kind)
+    except NotFound:
+        return f"The rule {rule_id!r} is not installed here, so its ballots cannot be exported."
+    if kind not in VOTE_TYPE_BY_KIND:
+        return (f"The rule {rule_id!r} takes {kind.value} ballots, which pabulib cannot hold; use the ballot list "
+                f"(JSON) instead.")
+    return ""
+
+
 class OpenDataNotReady(RuleViolation):
     """The round has not been tallied yet: nothing about its ballots is published before."""
 
@@ -349,11 +363,10 @@ def pb_document(session: Session, tr: TalliedRound, *, secret: str | bytes) -> s
     """
     require_ballots_published(tr)
     round_, result = tr.round, tr.result
+    problem = pb_unsupported_reason(result.rule_id)
+    if problem:
+        raise NotExpressible(problem)
     rule = get_rule(result.rule_id)
-    if result.rule_id in PB_UNSUPPORTED or BallotKind(rule.ballot_kind) not in VOTE_TYPE_BY_KIND:
-        raise NotExpressible(PB_UNSUPPORTED.get(
-            result.rule_id, f"The rule {result.rule_id!r} takes {BallotKind(rule.ballot_kind).value} ballots, which "
-                            f"pabulib cannot hold; use the ballot list (JSON) instead."))
     proposals, ballots = tallied_ballots(session, tr)
     vote_type = VOTE_TYPE_BY_KIND[BallotKind(rule.ballot_kind)]
     params = rule.resolve_params(result.params)

@@ -68,11 +68,7 @@ def round_data(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     round_ = _round(circle, round_id)
     result = opendata.result_of(db.session, round_.id)
     tr = opendata.TalliedRound(circle, round_, result, _min_voters()) if result is not None else None
-    pb_problem = ""
-    if tr is not None and tr.ballots_published:
-        rule_id = result.rule_id
-        if rule_id in opendata.PB_UNSUPPORTED:
-            pb_problem = opendata.PB_UNSUPPORTED[rule_id]
+    pb_problem = opendata.pb_unsupported_reason(result.rule_id) if tr is not None else ""
     return render_template("opendata/round_data.html", circle=circle, round=round_, result=result, tr=tr,
                            pb_problem=pb_problem, phase=round_.phase_at(utcnow()))
 

@@ -112,3 +112,25 @@ def test_the_receipt_page_needs_the_csrf_token(client, receipt_world) -> None:  
 def test_unknown_rounds_are_404(client, receipt_world) -> None:  # type: ignore[no-untyped-def]
     assert client.get(f"/c/{receipt_world['slug']}/r/999999/receipt").status_code == 404
     assert client.get(f"/c/no-circle/r/{receipt_world['round']}/receipt").status_code == 404
+
+
+@pytest.mark.parametrize("rule_id, ballot, expected", [
+    ("consent", {0: "consent", 1: ("objection", "Too expensive for what it does.")},
+     ["consent", "objection: Too expensive for what it does."]),
+    ("quadratic", {0: 3, 2: 1}, ["votes: 3", "votes: 1"]),
+    ("borda", [2, 0], ["ranked 1", "ranked 2"]),
+])
+def test_receipts_show_every_ballot_kind(client, app, rule_id: str, ballot: Any, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.extensions import db
+
+    now = utcnow()
+    with app.app_context():
+        circle = f.create_circle(db.session, slug=f"kind-{rule_id}")
+        voters = add_members(db.session, circle, 5)
+        _, _, receipts = create_tallied_round(db.session, circle, voters, [ballot] * 5, now=now, rule_id=rule_id)
+        db.session.commit()
+        path = f"/c/{circle.slug}/r/{receipts[0].round_id}/receipt"
+    page = client.post(path, {"code": receipts[2].code}).get_data(as_text=True)
+    assert "Your ballot was counted" in page
+    positions = [page.index(text) for text in expected]
+    assert positions == sorted(positions), "choices appear in ballot order"

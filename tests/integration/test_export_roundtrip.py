@@ -63,6 +63,17 @@ def _published(database_url: str, round_id: int) -> tuple[list[str], int]:
     return [str(r.proposal_id) for r in rows], sum(r.amount_minor for r in rows)
 
 
+def _award_amounts(database_url: str, round_id: int) -> dict[str, int]:
+    engine = sa.create_engine(sa.make_url(database_url).set(
+        drivername="postgresql+psycopg" if database_url.startswith("postgresql") else "sqlite"))
+    try:
+        with engine.connect() as conn:
+            return {str(r.proposal_id): r.amount_minor for r in conn.execute(
+                sa.select(Award.proposal_id, Award.amount_minor).where(Award.round_id == round_id))}
+    finally:
+        engine.dispose()
+
+
 def _export_and_simulate(database_url: str, tmp_path: Path, round_id: int) -> tuple[dict[str, Any], str]:
     runner = CliRunner()
     out = tmp_path / f"round-{round_id}.pb"
@@ -117,6 +128,12 @@ def test_exported_pb_simulates_to_the_published_result(database_url: str, tmp_pa
     assert round(float(simulated["cost"]) * 100) == total_minor
     assert simulated["ballots"] == len(raw_ballots)
     assert simulated["matches_official"] is True  # the file's `selected` column is the published awards
+    # each award is the proposal's full cost as the file states it (these rules fund whole proposals)
+    from fundcircle.voting import pabulib
+
+    costs_in_file = {p.id: p.cost_minor * 100 // pabulib.load(text.encode()).budget.unit_minor
+                     for p in pabulib.load(text.encode()).proposals}
+    assert {pid: costs_in_file[pid] for pid in selected} == _award_amounts(database_url, world.round_id)
     # anonymised: voter ids are 1..n and no database user id appears as a voter
     votes = text.split("\nVOTES\n", 1)[1].splitlines()[1:]
     assert sorted(int(line.split(";")[0]) for line in votes) == list(range(1, len(raw_ballots) + 1))
