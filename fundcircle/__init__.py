@@ -46,10 +46,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     autoclose.init_app(app)  # close and tally rounds whose voting time is over, on the next request
 
-    @app.before_request
     def _mark_write_request() -> None:
         # Writing requests take the SQLite write lock at BEGIN (see db.begin_write).
         g._fc_write_request = request.method not in SAFE_METHODS
+
+    # First of all hooks: auth's hook opens the request session to load the user, and a session
+    # opened before this flag is set begins deferred (concurrent POSTs then failed with
+    # "database is locked" on SQLite: the HTTP ballot storm found it).
+    app.before_request_funcs.setdefault(None, []).insert(0, _mark_write_request)
 
     @app.after_request
     def _commit_unit_of_work(response):  # type: ignore[no-untyped-def]

@@ -84,17 +84,19 @@ VOTING_CLOSES = T0 + 27 * DAY
 
 def create_voting_round(session: Session, *, slug: str = "vote-circle", members: int = 3,
                         proposals: int = 3, rule_id: str = "approval-greedy",
-                        rule_params: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+                        rule_params: dict[str, Any] | None = None, proposals_at: dt.datetime | None = None,
+                        **overrides: Any) -> dict[str, Any]:
     """A circle (facilitator fac@<slug>.example plus ``members`` members m<n>@<slug>.example), a
-    published round voting in [VOTING_OPENS, VOTING_CLOSES) and ``proposals`` submitted
-    proposals by a non-member (800, 810, 820 EUR ...). Flushed; returns ids and e-mails."""
+    published round voting in [VOTING_OPENS, VOTING_CLOSES) (unless ``overrides`` move the dates;
+    then pass ``proposals_at`` inside the call) and ``proposals`` submitted proposals by a
+    non-member (800, 810, 820 EUR ...). Flushed; returns ids and e-mails."""
     circle = create_circle(session, slug=slug, facilitator_email=f"fac@{slug}.example")
     emails = [f"m{n}@{slug}.example" for n in range(1, members + 1)]
     for email in emails:
         circle_ops.add_member(session, circle=circle, user=create_user(session, email), now=T0 - 20 * DAY)
     round_ = create_round(session, circle, rule_id=rule_id, rule_params=rule_params or {}, **overrides)
     applicant = create_user(session, f"applicant@{slug}.example", "Applicant")
-    props = [create_proposal(session, round_, applicant, title=f"Project {chr(65 + n)}",
+    props = [create_proposal(session, round_, applicant, title=f"Project {chr(65 + n)}", now=proposals_at,
                              amount_requested_minor=800_00 + n * 10_00,
                              budget_lines=[("Everything", 800_00 + n * 10_00)])
              for n in range(proposals)]
