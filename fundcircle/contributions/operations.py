@@ -308,8 +308,6 @@ def _settle(session: Session, payment_intent_id: str, *, gateway: PaymentGateway
     payment.credited_transaction_id = posted.transaction_id
     payment.updated_at = now
     _set_intent_status(intent, IntentStatus.PAID, now, payment_intent_id)
-    if intent is not None:
-        intent.status = IntentStatus.PAID.value
     session.flush()
     return payment, "credited", f"{money.format_money(gross, currency)} gross, fee {money.format_money(fee, currency)}"
 

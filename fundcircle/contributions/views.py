@@ -11,7 +11,7 @@ from fundcircle.contributions import operations
 from fundcircle.contributions.forms import ContributeForm
 from fundcircle.contributions.models import IntentStatus
 from fundcircle.db import utcnow
-from fundcircle.errors import ConfigurationError, IdempotencyConflict, ValidationError
+from fundcircle.errors import ConfigurationError, IdempotencyConflict, IntegrationError, ValidationError
 from fundcircle.extensions import db
 from fundcircle.integrations.stripe import (
     PaymentGateway,
@@ -98,14 +98,18 @@ def contribute(slug: str):  # type: ignore[no-untyped-def]
     except ConfigurationError as err:
         form.form_errors.append(err.user_message)
         return _form_page(circle, form, 503)
+    except IntegrationError:
+        # Stripe keeps the first answer to an idempotency key, failures included: a retry needs a new key.
+        form.form_errors.append("The payment service did not answer. Nothing was charged; please send the form again.")
+        form.intent.data = operations.new_intent_public_id()
+        return _form_page(circle, form, 502)
     return redirect(intent.checkout_url or "", code=303)
 
 
 def thanks(slug: str, public_id: str):  # type: ignore[no-untyped-def]
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
     intent = operations.intent_for_circle(db.session, circle, public_id)
-    waiting = intent.status in (IntentStatus.CREATED.value, IntentStatus.OPEN.value)
-    return render_template("contributions/thanks.html", circle=circle, intent=intent, waiting=waiting,
+    return render_template("contributions/thanks.html", circle=circle, intent=intent,
                            pending=intent.status == IntentStatus.PENDING.value)
 
 

@@ -172,15 +172,21 @@ def test_unknown_circle_or_contribution_is_404(world) -> None:  # type: ignore[n
     assert client.get("/c/pot-circle/contribute/" + "x" * 32 + "/thanks").status_code == 404
 
 
-def test_stripe_failure_is_a_502_and_leaves_nothing(world) -> None:  # type: ignore[no-untyped-def]
+def test_stripe_failure_is_a_502_with_a_fresh_form(world) -> None:  # type: ignore[no-untyped-def]
     client, fake = world["client"], world["fake"]
     base = form_of(client)
-    fake.fail_next(3, status=500)
+    fake.fail_next(1, status=500)  # Stripe stores this 500 under the key; the client's retries get it again
     failed = submit(client, base, amount="25")
     assert failed.status_code == 502
+    html = failed.get_data(as_text=True)
+    assert "Nothing was charged" in html
     assert intents(world["app"]) == []
-    retried = submit(client, base, amount="25")  # the same form again: works now
-    assert retried.status_code == 303
+    fresh = INTENT_RE.search(html)
+    fresh_id = fresh.group(1) or fresh.group(2)  # type: ignore[union-attr]
+    assert fresh_id != base["intent"]
+    assert submit(client, base, amount="25").status_code == 502  # the old key keeps its stored failure
+    retried = submit(client, {**base, "intent": fresh_id}, amount="25")
+    assert retried.status_code == 303 and retried.location.startswith(f"{fake.url}/checkout/")
 
 
 def test_without_stripe_configured_the_form_says_so(app) -> None:  # type: ignore[no-untyped-def]

@@ -189,12 +189,14 @@ class FakeStripe:
     # -- API endpoints -----------------------------------------------------------------------------
 
     def _http_create_session(self, request: Request) -> Response:
-        self._api_checks(request)
+        # Like Stripe, the first result of a keyed request is stored and replayed — a 500 included,
+        # so retrying a failed create with the same key fails again; validation errors (4xx) are not stored.
         params = nest_form(request.form.items(multi=True))
         key = request.headers.get("Idempotency-Key")
         canonical = json.dumps(params, sort_keys=True)
         with self._lock:
             if key and key in self._idempotency:
+                self.requests_log.append((request.method, request.path, key))
                 stored_params, status, body = self._idempotency[key]
                 if stored_params != canonical:
                     raise FakeStripeError(400, "idempotency_error",
@@ -202,6 +204,13 @@ class FakeStripe:
                                           "they were first used with.")
                 return Response(body, status=status, mimetype="application/json",
                                 headers={"Idempotent-Replayed": "true"})
+            try:
+                self._api_checks(request)
+            except FakeStripeError as exc:
+                if key and exc.status >= 500:
+                    error = {"error": {"type": exc.error_type, "message": str(exc)}}
+                    self._idempotency[key] = (canonical, exc.status, json.dumps(error))
+                raise
             session = self._new_session(params)
             body = json.dumps(session)
             if key:
