@@ -8,7 +8,6 @@ and bodies that conform to the schemas (objects are closed, so an undocumented f
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 import schemathesis
@@ -16,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fundcircle.db import utcnow
-from tests.support import factories as f
 from tests.support.opendata import add_members, create_tallied_round
 
 
