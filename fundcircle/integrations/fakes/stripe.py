@@ -450,11 +450,15 @@ button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem 0;display:block;width:100
             time.sleep(0.5 * 2**attempt)
 
     def deliver(self, event: dict[str, Any], *, copies: int = 1, concurrency: int = 1, timestamp: int | None = None,
-                secret: str | None = None, tamper: bool = False, url: str | None = None) -> list[int]:
+                secret: str | None = None, tamper: bool = False, url: str | None = None,
+                delay_s: float = 0.0) -> list[int]:
         """POST ``event`` to the webhook ``copies`` times (``concurrency`` at once); returns the statuses.
 
-        ``timestamp``/``secret`` override the signature's; ``tamper`` changes the body after signing.
+        ``timestamp``/``secret`` override the signature's; ``tamper`` changes the body after signing;
+        ``delay_s`` waits before sending (a late delivery).
         """
+        if delay_s:
+            time.sleep(delay_s)
         payload = json.dumps(event, separators=(",", ":"))
         header = sign(payload, secret or self.webhook_secret, int(time.time()) if timestamp is None else timestamp)
         body = payload.encode("utf-8")
