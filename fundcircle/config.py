@@ -102,6 +102,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "CONTRIBUTION_MIN_MINOR": int(os.environ.get("FUNDCIRCLE_CONTRIBUTION_MIN_MINOR", "100")),
         "CONTRIBUTION_MAX_MINOR": int(os.environ.get("FUNDCIRCLE_CONTRIBUTION_MAX_MINOR", "1000000")),
+        "CONTRIBUTIONS_PER_ADDRESS_PER_HOUR": 20,  # each one creates a Stripe Checkout Session
         # Second factor (TOTP): wrong codes in a row before code entry locks, and for how long.
         "SECOND_FACTOR_MAX_ATTEMPTS": 5,
         "SECOND_FACTOR_LOCKOUT": timedelta(minutes=15),

@@ -63,6 +63,8 @@ class ContributionIntent(Base):
     checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     checkout_url: Mapped[str | None] = mapped_column(sa.Text)
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255))
+    #: SHA-256 of the requesting IP address, for the per-address rate limit (never the address itself)
+    requester_hash: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
     created_at: Mapped[created_at_col]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

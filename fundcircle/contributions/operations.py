@@ -43,7 +43,7 @@ from fundcircle.contributions.models import (
     StripeEvent,
     StripePayment,
 )
-from fundcircle.errors import IdempotencyConflict, IntegrationError, NotFound, ValidationError
+from fundcircle.errors import IdempotencyConflict, IntegrationError, NotFound, RuleViolation, ValidationError
 from fundcircle.integrations.stripe import PaymentGateway
 from fundcircle.ledger import money
 from fundcircle.ledger.reconcile import stripe as stripe_ledger
@@ -78,6 +78,8 @@ class ContributionRequest:
 class Limits:
     min_minor: int
     max_minor: int
+    #: new contributions one address may start per hour (each one is a call to Stripe); None = no limit
+    per_requester_per_hour: int | None = None
 
 
 def check_amount(amount_minor: int, currency: str, limits: Limits) -> None:
@@ -120,7 +122,7 @@ def _epoch_date(value: Any, fallback: dt.datetime) -> dt.date:
 
 def start_checkout(session: Session, *, circle: Circle, intent_public_id: str, request: ContributionRequest,
                    limits: Limits, gateway: PaymentGateway, success_url: str, cancel_url: str,
-                   now: dt.datetime) -> ContributionIntent:
+                   now: dt.datetime, requester_hash: str = "") -> ContributionIntent:
     """Record the contribution intent, then create (or find again) its Stripe Checkout Session.
 
     The intent row is written first and the session is created with the idempotency key
@@ -129,12 +131,22 @@ def start_checkout(session: Session, *, circle: Circle, intent_public_id: str, r
 
     Returns the intent with ``checkout_url`` set. Raises ValidationError (amount outside the limits,
     malformed intent id), IdempotencyConflict (the intent id was already used with other details or
-    for another circle), IntegrationError (Stripe failed). Flushes, never commits.
+    for another circle), RuleViolation (this address started too many contributions in the last
+    hour), IntegrationError (Stripe failed). Flushes, never commits.
     """
     if not INTENT_ID_RE.match(intent_public_id or ""):
         raise ValidationError("This form is damaged. Please reload the page.")
     check_amount(request.amount_minor, circle.currency, limits)
+    known = session.scalar(sa.select(ContributionIntent.id).where(ContributionIntent.public_id == intent_public_id))
+    if known is None and limits.per_requester_per_hour is not None and requester_hash:
+        recent = session.scalar(sa.select(sa.func.count()).select_from(ContributionIntent).where(
+            ContributionIntent.requester_hash == requester_hash,
+            ContributionIntent.created_at >= now - dt.timedelta(hours=1)))
+        if recent >= limits.per_requester_per_hour:
+            raise RuleViolation("Too many contributions were started from your connection in the last hour. "
+                                "Please wait a while and try again.")
     _insert_ignore(session, ContributionIntent.__table__, dict(
+        requester_hash=requester_hash,
         public_id=intent_public_id, circle_id=circle.id, amount_minor=request.amount_minor, currency=circle.currency,
         donor_name=request.donor_name.strip(), message=request.message.strip(), is_anonymous=request.is_anonymous,
         status=IntentStatus.CREATED.value, created_at=now, updated_at=now), ["public_id"])

@@ -6,12 +6,13 @@ from urllib.parse import urlsplit
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
 
+from fundcircle.auth.operations import sha256_hex
 from fundcircle.circles import queries as circle_queries
 from fundcircle.contributions import operations
 from fundcircle.contributions.forms import ContributeForm
 from fundcircle.contributions.models import IntentStatus
 from fundcircle.db import utcnow
-from fundcircle.errors import ConfigurationError, IdempotencyConflict, IntegrationError, ValidationError
+from fundcircle.errors import ConfigurationError, IdempotencyConflict, IntegrationError, RuleViolation, ValidationError
 from fundcircle.extensions import db
 from fundcircle.integrations.stripe import (
     PaymentGateway,
@@ -38,7 +39,9 @@ def gateway() -> PaymentGateway:
 
 
 def _limits() -> operations.Limits:
-    return operations.Limits(current_app.config["CONTRIBUTION_MIN_MINOR"], current_app.config["CONTRIBUTION_MAX_MINOR"])
+    config = current_app.config
+    return operations.Limits(config["CONTRIBUTION_MIN_MINOR"], config["CONTRIBUTION_MAX_MINOR"],
+                             config["CONTRIBUTIONS_PER_ADDRESS_PER_HOUR"])
 
 
 def _checkout_origin() -> str:
@@ -87,7 +90,7 @@ def contribute(slug: str):  # type: ignore[no-untyped-def]
             limits=_limits(), gateway=gateway(),
             success_url=url_for("contributions.thanks", slug=slug, public_id=form.intent.data, _external=True),
             cancel_url=url_for("contributions.cancelled", slug=slug, public_id=form.intent.data, _external=True),
-            now=utcnow())
+            now=utcnow(), requester_hash=sha256_hex(request.remote_addr or "unknown"))
     except ValidationError as err:
         form.amount.errors = list(form.amount.errors) + err.field_errors.get("amount", [err.user_message])
         return _form_page(circle, form, 422)
@@ -95,6 +98,9 @@ def contribute(slug: str):  # type: ignore[no-untyped-def]
         form.form_errors.append(err.user_message)
         form.intent.data = operations.new_intent_public_id()
         return _form_page(circle, form, 409)
+    except RuleViolation as err:
+        form.form_errors.append(err.user_message)
+        return _form_page(circle, form, 429)
     except ConfigurationError as err:
         form.form_errors.append(err.user_message)
         return _form_page(circle, form, 503)

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("checkout_session_id", sa.String(length=255), nullable=True),
         sa.Column("checkout_url", sa.Text(), nullable=True),
         sa.Column("payment_intent_id", sa.String(length=255), nullable=True),
+        sa.Column("requester_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", _TS, nullable=False),
         sa.Column("updated_at", _TS, nullable=False),
         sa.CheckConstraint("amount_minor > 0", name=op.f("ck_contribution_intents_amount_positive")),
@@ -50,6 +51,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("checkout_session_id", name=op.f("uq_contribution_intents_checkout_session_id")),
     )
     op.create_index(op.f("ix_contribution_intents_circle_id"), "contribution_intents", ["circle_id"], unique=False)
+    op.create_index(op.f("ix_contribution_intents_requester_hash"), "contribution_intents", ["requester_hash"],
+                    unique=False)
 
     op.create_table(
         "stripe_events",
@@ -130,5 +133,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_stripe_payments_circle_id"), table_name="stripe_payments")
     op.drop_table("stripe_payments")
     op.drop_table("stripe_events")
+    op.drop_index(op.f("ix_contribution_intents_requester_hash"), table_name="contribution_intents")
     op.drop_index(op.f("ix_contribution_intents_circle_id"), table_name="contribution_intents")
     op.drop_table("contribution_intents")

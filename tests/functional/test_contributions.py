@@ -189,6 +189,18 @@ def test_stripe_failure_is_a_502_with_a_fresh_form(world) -> None:  # type: igno
     assert retried.status_code == 303 and retried.location.startswith(f"{fake.url}/checkout/")
 
 
+def test_new_contributions_per_address_are_limited(world) -> None:  # type: ignore[no-untyped-def]
+    client = world["client"]
+    world["app"].config["CONTRIBUTIONS_PER_ADDRESS_PER_HOUR"] = 2
+    first = form_of(client)
+    assert submit(client, first, amount="5").status_code == 303
+    assert submit(client, form_of(client), amount="6").status_code == 303
+    third = submit(client, form_of(client), amount="7")
+    assert third.status_code == 429 and "Too many contributions" in third.get_data(as_text=True)
+    assert submit(client, first, amount="5").status_code == 303  # a double submit of an earlier form still works
+    assert len(intents(world["app"])) == 2
+
+
 def test_without_stripe_configured_the_form_says_so(app) -> None:  # type: ignore[no-untyped-def]
     with app.app_context():
         f.create_circle(db.session, slug="pot-circle")
