@@ -35,7 +35,7 @@ from fundcircle.forms import CONTROL_CHARS_RE
 from fundcircle.notifications.operations import queue_mail
 from fundcircle.proposals.models import Proposal
 from fundcircle.voting import operations as voting_ops
-from fundcircle.voting.models import ConflictOfInterest
+from fundcircle.voting.models import ConflictCategory, ConflictOfInterest
 
 #: longest submission key a form may carry (the column's width)
 MAX_SUBMISSION_KEY_CHARS = 64
@@ -326,6 +326,9 @@ def declare_conflict(session: Session, *, member: User, proposal: Proposal, leve
     if len(reason) > 1000:
         raise ValidationError("Keep the reason under 1,000 characters.",
                               field_errors={"reason": ["Keep it under 1,000 characters."]})
+    if category == ConflictCategory.OTHER.value and not reason:
+        raise ValidationError("Say in a few words what the conflict is.",
+                              field_errors={"reason": ["Say in a few words what the conflict is."]})
     _require_open(proposal, now)
     conflict = voting_ops.declare_conflict(session, member=member, proposal=proposal, level=level,
                                            category=category, reason=reason, now=now)

@@ -44,15 +44,12 @@ def _page(proposal: Proposal, anchor: str | None = None) -> str:
 
 
 def _attach(form: Any, err: FundcircleError) -> None:
-    """Field errors onto their fields; errors about hidden fields (or none) as form errors."""
+    """The message above the form; field messages onto their (visible) fields."""
+    form.form_errors.append(err.user_message)
     for name, messages in err.field_errors.items():
         field = getattr(form, name, None)
         if field is not None and field.type not in ("HiddenField", "CSRFTokenField"):
             field.errors = list(field.errors) + messages
-        else:
-            form.form_errors.append(err.user_message)
-    if not err.field_errors:
-        form.form_errors.append(err.user_message)
 
 
 def _render_form(proposal: Proposal, form: Any, *, mode: str, action: str, status: int = 200,
