@@ -199,3 +199,12 @@ def test_export_before_the_tally_and_for_tiny_rounds_is_refused(database_url: st
     assert totals.stdout.splitlines()[0].startswith("proposal_id,title,")
     missing = runner.invoke(main, ["export", "999999", "--format", "pb"], env=env)
     assert missing.exit_code == 1 and "no published round 999999" in missing.output
+
+
+def test_export_to_an_unwritable_file_is_a_clear_error(database_url: str, tmp_path: Path) -> None:
+    world = _world(database_url, rule_id="approval-greedy", rule_params=None, members=5, costs=[500_00, 600_00])
+    _cast_all(database_url, world, [_ids(world, 0)] * 5)
+    result = CliRunner().invoke(main, ["export", str(world.round_id), "--format", "csv", "-o",
+                                       str(tmp_path / "missing-dir" / "out.csv")], env=_env(database_url, tmp_path))
+    assert result.exit_code == 1 and "cannot write" in result.output
+    assert "Traceback" not in result.output
