@@ -249,3 +249,25 @@ def test_no_canary_on_any_public_page_api_response_or_export(canary_site) -> Non
     listed = json.loads(pages[f"/c/{slug}/r/{round_id}/data/ballots.json"].get_data(as_text=True))
     assert listed["ballot_count"] == 6
 
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known leak, reported to the proposals owner: the proposal page shows "
+                                       "User.name, which falls back to the e-mail's local part when an applicant "
+                                       "has no display name")
+def test_an_applicant_without_a_display_name_keeps_the_email_private(app) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.auth.models import User
+    from fundcircle.extensions import db
+    from tests.support.opendata import add_members, create_tallied_round
+
+    with app.app_context():
+        s = db.session
+        circle = f.create_circle(s, slug="nameless")
+        voters = add_members(s, circle, 5)
+        round_, _, _ = create_tallied_round(s, circle, voters, [[0]] * 5, now=utcnow())
+        applicant = s.scalar(sa.select(User).where(User.email == "applicant@nameless.example"))
+        applicant.email, applicant.display_name = f"{_canary('localpart')}@example.org", ""
+        slug, round_id = circle.slug, round_.id
+        s.commit()
+    pages = crawl(app.test_client(), [f"/c/{slug}", f"/c/{slug}/r/{round_id}", "/api/v1"])
+    leaks = [url for url, r in pages.items() if _canary("localpart") in r.get_data(as_text=True).lower()]
+    assert not leaks, f"the applicant's e-mail local part is public on {leaks}"
