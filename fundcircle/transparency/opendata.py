@@ -60,8 +60,9 @@ PB_UNSUPPORTED = {
     "consent": "Consent ballots hold a response (consent, concern or objection) and a reason per proposal, and "
                "whether a proposal passes depends on how many members were eligible to respond to it (members "
                "minus recusals). pabulib has no vote type for responses and no per-project electorate, so a "
-               ".pb file would not reproduce the result. The ballot list (JSON) carries the responses, and the "
-               "results file the eligible count per proposal.",
+               ".pb file would not reproduce the result. The JSON files can: the ballot list carries the "
+               "responses and reasons, and the result the members and the recusals per proposal (eligible = "
+               "members − recusals), the parameters and the seed, so the consent rule re-runs from them.",
     "equal-allocation": "Allocation ballots give amounts of money from a personal share, and funding depends on "
                         "each proposal's minimum and maximum goals. pabulib has neither, so a .pb file would not "
                         "reproduce the result; the ballot list (JSON) carries the allocations.",

@@ -208,3 +208,45 @@ def test_export_to_an_unwritable_file_is_a_clear_error(database_url: str, tmp_pa
                                        str(tmp_path / "missing-dir" / "out.csv")], env=_env(database_url, tmp_path))
     assert result.exit_code == 1 and "cannot write" in result.output
     assert "Traceback" not in result.output
+
+
+def test_consent_rounds_re_run_from_the_published_json(app, client) -> None:  # type: ignore[no-untyped-def]
+    """pabulib cannot hold consent ballots, but the published JSON can: the ballot list (responses
+    and reasons) plus the result (budget, parameters, seed, members and recusals per proposal)
+    re-run through the consent rule give the published awards, and the ballots hash to the digest."""
+    from fundcircle.db import utcnow
+    from fundcircle.extensions import db
+    from fundcircle.voting.base import Ballot, Budget
+    from fundcircle.voting.base import Proposal as RuleProposal
+    from fundcircle.voting.ballots import normalise_choices
+    from fundcircle.voting.registry import get_rule
+    from fundcircle.voting.tiebreak import ballot_digest
+    from tests.support import factories as f
+    from tests.support.opendata import add_members, create_tallied_round
+
+    with app.app_context():
+        circle = f.create_circle(db.session, slug="consent-json")
+        voters = add_members(db.session, circle, 6)
+        ballots = [{0: "consent", 1: "consent", 2: ("objection", "Unsafe as planned.")},
+                   {0: "consent", 1: ("concern", "Needs a maintenance plan.")}, {0: "consent"},
+                   {1: "consent", 2: "consent"}, {0: "consent", 1: "consent"}, {2: "consent"}]
+        round_, _, _ = create_tallied_round(db.session, circle, voters, ballots, now=utcnow(), rule_id="consent")
+        db.session.commit()
+        base = f"/c/{circle.slug}/r/{round_.id}/data"
+    result = client.get(f"{base}/results.json").get_json()
+    listed = client.get(f"{base}/ballots.json").get_json()
+
+    values = [normalise_choices("consent", {pid: (v["response"], v["reason"]) for pid, v in b["ballot"].items()})
+              for b in listed["ballots"]]
+    assert ballot_digest(values) == result["ballot_digest"]
+    on_ballot = [p for p in result["proposals"] if p["on_ballot"]]
+    proposals = [RuleProposal(id=str(p["proposal_id"]), cost_minor=p["amount_requested_minor"], title=p["title"],
+                              eligible_voters=result["member_count"] - p["recusals"]) for p in on_ballot]
+    rule = get_rule("consent")
+    outcome = rule.tally(proposals, [Ballot(f"v{n}", v) for n, v in enumerate(values, start=1)],
+                         Budget(result["round"]["budget_minor"], result["round"]["currency"], 100),
+                         rule.resolve_params(result["rule"]["params"]), result["seed"])
+    published = {str(p["proposal_id"]): p["amount_awarded_minor"] for p in result["proposals"] if p["funded"]}
+    assert published, "the case funds something"
+    assert dict(outcome.funded) == published
+    assert str(on_ballot[2]["proposal_id"]) not in published, "the open objection blocks"
