@@ -67,7 +67,7 @@ def test_api_conforms_to_its_openapi_document(api_schema) -> None:  # type: igno
 
         statuses: set[int] = set()
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy())
         def run(case):  # type: ignore[no-untyped-def]
             statuses.add(case.call_and_validate().status_code)
