@@ -175,13 +175,7 @@ def _proposal_rows(session: Session, round_id: int) -> list[Proposal]:
         .order_by(Proposal.id)))
 
 
-def _units(amount_minor: int, currency: str) -> str:
-    from fundcircle.ledger.money import format_amount
-
-    return format_amount(amount_minor, currency)
-
-
-def results_document(session: Session, tr: TalliedRound, *, base_url: str = "") -> dict[str, Any]:
+def results_document(session: Session, tr: TalliedRound) -> dict[str, Any]:
     """The round's published result as one JSON-able dict (``results.json``)."""
     round_, result = tr.round, tr.result
     outcome = result.outcome or {}
@@ -199,7 +193,8 @@ def results_document(session: Session, tr: TalliedRound, *, base_url: str = "") 
             "screening": p.screening,
             "amount_requested_minor": p.amount_requested_minor,
             "currency": p.currency,
-            "on_ballot": str(p.id) in scores or award is not None,
+            # what the tally read (voting.operations.eligible_proposals); frozen once voting closed
+            "on_ballot": p.status == ProposalStatus.SUBMITTED.value and p.screening != "ineligible",
             "score": jsonable(scores.get(str(p.id))),
             "funded": award is not None,
             "amount_awarded_minor": award.amount_minor if award is not None else 0,
