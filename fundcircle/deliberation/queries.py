@@ -34,6 +34,7 @@ class CommentNode:
 @dataclass(frozen=True)
 class Thread:
     roots: list[CommentNode]
+    #: plain comments (questions and answers are counted apart)
     comment_count: int
     question_count: int
     unanswered_count: int
@@ -85,7 +86,7 @@ def thread(session: Session, proposal: Proposal) -> Thread:
         else:
             parent.replies.append(node)
     questions = [n for n in nodes.values() if n.comment.is_question]
-    return Thread(roots=roots, comment_count=sum(1 for c in comments if not c.is_answer),
+    return Thread(roots=roots, comment_count=sum(1 for c in comments if c.kind == CommentKind.COMMENT.value),
                   question_count=len(questions), unanswered_count=sum(1 for n in questions if n.awaits_answer))
 
 

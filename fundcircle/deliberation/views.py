@@ -135,6 +135,9 @@ def reply(slug: str, round_id: int, proposal_id: int, comment_id: int):  # type:
     parent = queries.comment_or_404(db.session, proposal, comment_id)
     require(permissions.can_take_part(user, proposal),
             "Only members of this circle and the applicant can take part in this discussion.")
+    if parent.is_hidden:
+        flash("That comment was hidden by a facilitator; it cannot be replied to.", "error")
+        return redirect(_page(proposal, f"comment-{parent.id}"))
     form = CommentForm(formdata=None, parent_id=str(parent.id)).with_fresh_key()
     return _render_form(proposal, form, mode="reply", action=_post_url(proposal), parent=parent)
 
@@ -147,6 +150,9 @@ def answer(slug: str, round_id: int, proposal_id: int, comment_id: int):  # type
     action = url_for("deliberation.answer", slug=slug, round_id=round_id, proposal_id=proposal_id,
                      comment_id=comment_id)
     if request.method == "GET":
+        if queries.answer_to(db.session, question) is not None:
+            flash("This question has already been answered. Reply to the answer to add something.", "error")
+            return redirect(_page(proposal, f"comment-{question.id}"))
         return _render_form(proposal, AnswerForm(formdata=None).with_fresh_key(), mode="answer", action=action,
                             parent=question)
     form = AnswerForm()

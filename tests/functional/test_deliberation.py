@@ -123,7 +123,7 @@ def test_question_and_answer(app, disc: dict) -> None:  # type: ignore[no-untype
         assert rosa.post(disc["post"], {"body": "Me?", "kind": "question"}, form_page=disc["page"]).status_code == 403
         answered = rosa.post(answer_page, {"body": "A rota of six neighbours, weekly."})
         assert answered.status_code == 302 and answered.headers["Location"].endswith(f"#comment-{asked}")
-        again = rosa.post(answer_page, {"body": "Also the shop owner."})
+        again = rosa.post(answer_page, {"body": "Also the shop owner."}, form_page=disc["page"])
         assert again.status_code == 409 and "already been answered" in again.get_data(as_text=True)
         page = WebClient(app).text(disc["page"])
     q_at, a_at, u_at = (page.index(f'id="comment-{i}"') for i in (asked, asked + 2, unanswered))
