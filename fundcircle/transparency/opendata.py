@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from fundcircle.circles.models import Circle, Membership
 from fundcircle.errors import NotFound, RuleViolation
 from fundcircle.ledger.models import LedgerAccount, LedgerPosting, LedgerSeal, LedgerTransaction
-from fundcircle.proposals.models import Proposal, ProposalStatus
+from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
 from fundcircle.rounds.models import Round
 from fundcircle.voting import pabulib
 from fundcircle.voting.base import BallotKind, jsonable
@@ -194,7 +194,7 @@ def results_document(session: Session, tr: TalliedRound) -> dict[str, Any]:
             "amount_requested_minor": p.amount_requested_minor,
             "currency": p.currency,
             # what the tally read (voting.operations.eligible_proposals); frozen once voting closed
-            "on_ballot": p.status == ProposalStatus.SUBMITTED.value and p.screening != "ineligible",
+            "on_ballot": p.status == ProposalStatus.SUBMITTED.value and p.screening != Screening.INELIGIBLE.value,
             "score": jsonable(scores.get(str(p.id))),
             "funded": award is not None,
             "amount_awarded_minor": award.amount_minor if award is not None else 0,
