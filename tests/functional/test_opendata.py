@@ -200,3 +200,16 @@ def test_circle_data_and_ledger_files(client, data_world) -> None:  # type: igno
         assert "Mrs Example" not in text and "statement-line-77" not in text
     assert client.get(f"/c/{data_world['slug']}/data/ledger.xml").status_code == 404
     assert client.get("/c/no-such-circle/data/ledger.json").status_code == 404
+
+
+def test_the_threshold_comes_from_config_then_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.errors import ConfigurationError
+
+    monkeypatch.delenv("FUNDCIRCLE_OPEN_DATA_MIN_VOTERS", raising=False)
+    assert opendata.configured_min_voters({}) == 5
+    monkeypatch.setenv("FUNDCIRCLE_OPEN_DATA_MIN_VOTERS", "8")
+    assert opendata.configured_min_voters({}) == 8
+    assert opendata.configured_min_voters({"OPEN_DATA_MIN_VOTERS": 3}) == 3
+    for bad in ("many", 0, "-2"):
+        with pytest.raises(ConfigurationError):
+            opendata.configured_min_voters({"OPEN_DATA_MIN_VOTERS": bad})
