@@ -6,7 +6,7 @@ Invariants the schema defends (migration 0004 writes the triggers, on both datab
   a visible comment once (``hidden_at``, ``hidden_by_id``, ``hidden_reason``); un-hiding and
   editing are refused. So there are no edits to keep a history of;
 * a reply belongs to the same proposal as its parent, and an answer replies to a question;
-* a question has at most one answer (partial unique index);
+* a question has at most one visible answer (partial unique index);
 * a double-submitted form is one comment: ``UNIQUE (author_id, submission_key)``.
 """
 
@@ -65,9 +65,11 @@ class Comment(Base):
             "(hidden_at IS NULL AND hidden_by_id IS NULL AND hidden_reason = '') OR "
             f"(hidden_at IS NOT NULL AND length(hidden_reason) BETWEEN 1 AND {MAX_HIDE_REASON_CHARS})",
             name="hidden_with_reason"),
-        # a question has one answer; follow-ups are replies
+        # a question has one visible answer (follow-ups are replies); hiding an answer lets the
+        # applicant answer again
         sa.Index("uq_comments_answer_parent_id", "parent_id", unique=True,
-                 sqlite_where=sa.text("kind = 'answer'"), postgresql_where=sa.text("kind = 'answer'")),
+                 sqlite_where=sa.text("kind = 'answer' AND hidden_at IS NULL"),
+                 postgresql_where=sa.text("kind = 'answer' AND hidden_at IS NULL")),
     )
 
     @property

@@ -39,6 +39,9 @@ from fundcircle.voting.models import ConflictCategory, ConflictOfInterest
 
 #: longest submission key a form may carry (the column's width)
 MAX_SUBMISSION_KEY_CHARS = 64
+#: posts (comments, questions, answers) one person may make in an hour, against floods and
+#: runaway scripts; a lively discussion stays far below it
+MAX_POSTS_PER_HOUR = 30
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,15 @@ def _clean_key(submission_key: str | None) -> str | None:
         raise ValidationError("The form was damaged; reload the page and try again.",
                               field_errors={"submission_key": ["invalid"]})
     return key
+
+
+def _require_not_flooding(session: Session, author: User, now: dt.datetime) -> None:
+    recent = session.scalar(sa.select(sa.func.count()).select_from(Comment).where(
+        Comment.author_id == author.id, Comment.created_at > now - dt.timedelta(hours=1),
+        Comment.created_at <= now)) or 0
+    if recent >= MAX_POSTS_PER_HOUR:
+        raise RuleViolation(f"You have posted {recent} times in the last hour, the most we accept. "
+                            "Please wait a little before posting again.")
 
 
 def _replay(session: Session, author: User, key: str | None) -> Comment | None:
@@ -157,7 +169,8 @@ def post_comment(session: Session, *, proposal: Proposal, author: User, body: st
 
     Raises:
         PermissionDenied: neither a member nor the applicant; a question by the applicant.
-        RuleViolation: the proposal is not open for discussion now (draft, withdrawn, phase).
+        RuleViolation: the proposal is not open for discussion now (draft, withdrawn, phase), or
+            the author reached MAX_POSTS_PER_HOUR.
         ValidationError: empty, too long or control characters in ``body`` (field ``body``),
             unknown kind (``kind``), a parent that is not a comment of this proposal or is hidden
             (``parent_id``). Nothing is written then.
@@ -191,6 +204,7 @@ def post_comment(session: Session, *, proposal: Proposal, author: User, body: st
             raise ValidationError("That comment was hidden by a facilitator; it cannot be replied to.",
                                   field_errors={"parent_id": ["That comment is hidden."]})
     _require_open(proposal, now)
+    _require_not_flooding(session, author, now)
     posted = _insert(session, Comment(proposal_id=proposal.id, parent_id=parent.id if parent else None,
                                       author_id=author.id, kind=kind.value, body=text, submission_key=key,
                                       created_at=now, hidden_reason=""), author, key)
@@ -226,7 +240,8 @@ def answer_question(session: Session, *, question: Comment, author: User, body: 
         PermissionDenied: ``author`` is not the proposal's applicant.
         ValidationError: ``question`` is not a question, is hidden, or ``body`` is empty, too long
             or has control characters (field ``body``).
-        RuleViolation: already answered; the proposal is not open for discussion now.
+        RuleViolation: already answered (a hidden answer does not count); the proposal is not
+            open for discussion now; the author reached MAX_POSTS_PER_HOUR.
 
     Notifies the member who asked. Flushes.
     """
@@ -247,6 +262,7 @@ def answer_question(session: Session, *, question: Comment, author: User, body: 
     _require_open(proposal, now)
     if queries.answer_to(session, question) is not None:
         raise RuleViolation("This question has already been answered. Reply to the answer to add something.")
+    _require_not_flooding(session, author, now)
     posted = _insert(session, Comment(proposal_id=proposal.id, parent_id=question.id, author_id=author.id,
                                       kind=CommentKind.ANSWER.value, body=text, submission_key=key,
                                       created_at=now, hidden_reason=""), author, key)

@@ -18,8 +18,8 @@ from fundcircle.voting.models import ConflictLevel, ConflictOfInterest
 
 @dataclass
 class CommentNode:
-    """A comment with its replies, for display. A question's answer sits in ``answer`` (with its
-    own replies) rather than among ``replies``."""
+    """A comment with its replies, for display. A question's visible answer sits in ``answer``
+    (with its own replies) rather than among ``replies``; a hidden answer stays among the replies."""
 
     comment: Comment
     depth: int
@@ -64,8 +64,10 @@ def comment_or_404(session: Session, proposal: Proposal, comment_id: int) -> Com
 
 
 def answer_to(session: Session, question: Comment) -> Comment | None:
+    """The question's visible answer (a hidden one does not count: the applicant may answer again)."""
     return session.scalar(sa.select(Comment).where(Comment.parent_id == question.id,
-                                                   Comment.kind == CommentKind.ANSWER.value))
+                                                   Comment.kind == CommentKind.ANSWER.value,
+                                                   Comment.hidden_at.is_(None)))
 
 
 def thread(session: Session, proposal: Proposal) -> Thread:
@@ -81,7 +83,7 @@ def thread(session: Session, proposal: Proposal) -> Thread:
             roots.append(node)
             continue
         node.depth = parent.depth + 1
-        if c.is_answer and parent.comment.is_question and parent.answer is None:
+        if c.is_answer and not c.is_hidden and parent.comment.is_question and parent.answer is None:
             parent.answer = node
         else:
             parent.replies.append(node)

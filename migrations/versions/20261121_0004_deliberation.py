@@ -64,8 +64,10 @@ def _create_tables() -> None:
     op.create_index(op.f("ix_comments_proposal_id"), "comments", ["proposal_id"], unique=False)
     op.create_index(op.f("ix_comments_parent_id"), "comments", ["parent_id"], unique=False)
     op.create_index(op.f("ix_comments_author_id"), "comments", ["author_id"], unique=False)
+    # one visible answer per question; a hidden answer frees the place for a new one
     op.create_index("uq_comments_answer_parent_id", "comments", ["parent_id"], unique=True,
-                    sqlite_where=sa.text("kind = 'answer'"), postgresql_where=sa.text("kind = 'answer'"))
+                    sqlite_where=sa.text("kind = 'answer' AND hidden_at IS NULL"),
+                    postgresql_where=sa.text("kind = 'answer' AND hidden_at IS NULL"))
 
 
 # Columns whose value is fixed at insert (everything but the three hiding columns).

@@ -3,6 +3,7 @@ permissions and phases, and invalid input (which writes nothing)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ OTHER = "otto@example.org"
 OUTSIDER = "olga@example.org"
 FACILITATOR = "fac@example.org"
 OPEN = T0 + 2 * DAY  # call open; the discussion is open from the call to the voting close
+SECOND = dt.timedelta(seconds=1)
 
 
 @pytest.fixture
@@ -288,3 +290,46 @@ def test_a_double_submitted_form_posts_once(app, disc: dict) -> None:  # type: i
         assert first.headers["Location"] == second.headers["Location"]
     assert len(comments(app)) == 1
     assert len(mails(app, APPLICANT)) == 1
+
+
+def test_a_hidden_answer_can_be_replaced(app, disc: dict) -> None:  # type: ignore[no-untyped-def]
+    with freeze_time(OPEN):
+        mina, rosa, fac = signed_in(app, MEMBER), signed_in(app, APPLICANT), signed_in(app, FACILITATOR)
+        asked = comment_id(mina.post(disc["post"], {"body": "Where is it?", "kind": "question"},
+                                     form_page=disc["page"]))
+        answer_page = f"{disc['page']}/comments/{asked}/answer"
+        assert rosa.post(answer_page, {"body": "At my flat, Hauptstr. 3."}).status_code == 302
+        first = max(c.id for c in comments(app))
+        assert "awaiting answer" not in rosa.text(disc["page"])
+        assert fac.post(f"{disc['page']}/comments/{first}/hide", {"reason": "Private address"},
+                        form_page=disc["page"]).status_code == 302
+        page = rosa.text(disc["page"])
+        assert "awaiting answer" in page and "Hauptstr" not in page and "Hidden by a facilitator: Private address" in page
+        assert rosa.post(answer_page, {"body": "At the corner shop on Mill Street."}).status_code == 302
+        page = WebClient(app).text(disc["page"])
+        assert "awaiting answer" not in page and "At the corner shop on Mill Street." in page
+    assert [c.kind for c in comments(app)] == ["question", "answer", "answer"]
+    # The asker heard of both answers, once each.
+    assert [s for s, _ in mails(app, MEMBER)] == ["Your question was answered: Community fridge"] * 2
+
+
+def test_flooding_is_refused(app, disc: dict) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.deliberation import operations as ops
+    from fundcircle.extensions import db
+    from fundcircle.proposals.models import Proposal
+
+    with app.app_context():
+        s = db.session
+        proposal, mina = s.get(Proposal, disc["proposal_id"]), f.create_user(s, MEMBER)
+        for i in range(ops.MAX_POSTS_PER_HOUR):
+            ops.post_comment(s, proposal=proposal, author=mina, body=f"Point {i}", now=OPEN - 50 * 60 * SECOND + i * SECOND,
+                             base_url="http://x")
+        s.commit()
+    with freeze_time(OPEN):
+        client = signed_in(app, MEMBER)
+        refused = client.post(disc["post"], {"body": "One more", "kind": "comment"}, form_page=disc["page"])
+        assert refused.status_code == 409 and "Please wait a little" in refused.get_data(as_text=True)
+    with freeze_time(OPEN + 11 * 60 * SECOND):  # the oldest posts are now more than an hour old
+        client = signed_in(app, MEMBER)
+        assert client.post(disc["post"], {"body": "One more", "kind": "comment"},
+                           form_page=disc["page"]).status_code == 302

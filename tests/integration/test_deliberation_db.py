@@ -114,6 +114,18 @@ def test_an_answer_replies_to_a_question_and_only_once(app, seeded: dict) -> Non
              body="second", at=NOW)
 
 
+def test_a_hidden_answer_frees_the_place_for_a_new_one(app, seeded: dict) -> None:  # type: ignore[no-untyped-def]
+    _run(app, INSERT, p=seeded["p1"], parent=seeded["question"], author=seeded["applicant"], kind="answer",
+         body="first", at=NOW)
+    _run(app, "UPDATE comments SET hidden_at = :at, hidden_by_id = :by, hidden_reason = 'private' "
+              "WHERE kind = 'answer'", at=NOW, by=seeded["member"])
+    _run(app, INSERT, p=seeded["p1"], parent=seeded["question"], author=seeded["applicant"], kind="answer",
+         body="second", at=NOW)
+    with pytest.raises(sa.exc.IntegrityError):
+        _run(app, INSERT, p=seeded["p1"], parent=seeded["question"], author=seeded["applicant"], kind="answer",
+             body="third", at=NOW)
+
+
 @pytest.mark.parametrize("body", ["", "x" * 5001])
 def test_body_length_is_checked_by_the_database(app, seeded: dict, body: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(sa.exc.IntegrityError):
