@@ -115,7 +115,14 @@ def contribute(slug: str):  # type: ignore[no-untyped-def]
 def thanks(slug: str, public_id: str):  # type: ignore[no-untyped-def]
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
     intent = operations.intent_for_circle(db.session, circle, public_id)
-    return render_template("contributions/thanks.html", circle=circle, intent=intent,
+    waiting = intent.status in (IntentStatus.CREATED.value, IntentStatus.OPEN.value)
+    checks = request.args.get("check", "0")
+    checks_done = int(checks) if checks.isdigit() and len(checks) < 3 else 0
+    # While Stripe's webhook is on its way the page re-checks itself a few times (script only; the
+    # reload link works without it).
+    next_check = (url_for("contributions.thanks", slug=slug, public_id=public_id, check=checks_done + 1)
+                  if waiting and checks_done < 15 else None)
+    return render_template("contributions/thanks.html", circle=circle, intent=intent, next_check=next_check,
                            pending=intent.status == IntentStatus.PENDING.value)
 
 

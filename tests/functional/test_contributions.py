@@ -137,9 +137,11 @@ def test_contribution_journey_through_the_fake_checkout(world) -> None:  # type:
     paid = requests.post(to_checkout.location, data={"action": "card"}, allow_redirects=False, timeout=10)
     assert paid.status_code == 303
     thanks_path = paid.headers["Location"].removeprefix(world["base_url"])
-    assert "confirming your payment" in client.text(thanks_path)
+    waiting = client.text(thanks_path)
+    assert "confirming your payment" in waiting and "check=1" in waiting  # re-checks itself (script with the nonce)
     assert fake.deliver_held() == [200]
-    assert "Thank you!" in client.text(thanks_path)
+    done = client.text(thanks_path + "?check=3")
+    assert "Thank you!" in done and "<script" not in done.split("</footer>")[-1]
     listing = client.text("/c/pot-circle/contribute")
     assert "Grace" in listing and "Good luck!" in listing and "42.50" in listing
     with world["app"].app_context():
