@@ -27,8 +27,8 @@ bp.add_url_rule("/c/<slug>/data", "circle_data", data.circle_data, methods=["GET
 bp.add_url_rule("/c/<slug>/data/ledger.<any(json, csv):fmt>", "ledger_download", data.ledger_download,
                 methods=["GET"])
 bp.add_url_rule("/c/<slug>/r/<int:round_id>/data", "round_data", data.round_data, methods=["GET"])
-bp.add_url_rule("/c/<slug>/r/<int:round_id>/data/<filename>", "round_download", data.round_download,
-                methods=["GET"])
+bp.add_url_rule("/c/<slug>/r/<int:round_id>/data/<any(" + ", ".join(sorted(data.ROUND_FILES)) + "):filename>",
+                "round_download", data.round_download, methods=["GET"])
 bp.add_url_rule("/c/<slug>/r/<int:round_id>/receipt", "receipt", data.receipt, methods=["GET", "POST"])
 
 
