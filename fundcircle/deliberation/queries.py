@@ -124,3 +124,17 @@ def declared_interest_user_ids(session: Session, proposal: Proposal) -> set[int]
     c = ConflictOfInterest.__table__
     return set(session.scalars(sa.select(c.c.user_id).where(c.c.proposal_id == proposal.id,
                                                              c.c.is_automatic.is_(False))))
+
+
+def all_conflicts_in_round(session: Session, round_: Round) -> list[ConflictOfInterest]:
+    """Every conflict of the round with its member (for facilitators), by proposal then time."""
+    return list(session.scalars(
+        sa.select(ConflictOfInterest).join(Proposal, Proposal.id == ConflictOfInterest.proposal_id)
+        .where(Proposal.round_id == round_.id)
+        .order_by(Proposal.id, ConflictOfInterest.declared_at, ConflictOfInterest.id)))
+
+
+def users_by_id(session: Session, ids: set[int]) -> dict[int, User]:
+    if not ids:
+        return {}
+    return {u.id: u for u in session.scalars(sa.select(User).where(User.id.in_(ids)))}

@@ -92,6 +92,7 @@ def panel_context(proposal: Proposal) -> dict[str, Any]:
         "comment_form": CommentForm(formdata=None).with_fresh_key() if takes_part else None,
         "declared_ids": queries.declared_interest_user_ids(session, proposal),
         "is_member": is_member,
+        "is_facilitator": circle_permissions.is_facilitator(user, proposal.round.circle),
         "my_conflict": mine,
         "conflict_form": conflict_form,
         "conflict_summary": queries.conflict_summary(session, proposal),
@@ -228,3 +229,15 @@ def my_conflicts(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     return render_template("deliberation/my_conflicts.html", circle=circle, round=round_,
                            conflicts=queries.conflicts_in_round(db.session, user, round_),
                            automatic_categories=AUTOMATIC_CATEGORIES)
+
+
+def round_conflicts(slug: str, round_id: int):  # type: ignore[no-untyped-def]
+    """Facilitators: every conflict in the round, with names and the members' own words, so
+    they can check declarations before the vote (never published)."""
+    user = require_user()
+    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
+    round_ = round_queries.round_or_404(db.session, circle, round_id, user)
+    require(circle_permissions.is_facilitator(user, circle), "Only facilitators see who declared which conflict.")
+    conflicts = queries.all_conflicts_in_round(db.session, round_)
+    return render_template("deliberation/round_conflicts.html", circle=circle, round=round_, conflicts=conflicts,
+                           users=queries.users_by_id(db.session, {c.user_id for c in conflicts}))

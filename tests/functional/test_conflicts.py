@@ -187,3 +187,16 @@ def test_a_member_payee_is_recused_on_submit(app, coi: dict) -> None:  # type: i
         s.commit()
         mina_id, pid = f.create_user(s, MEMBER).id, p.id
     assert (mina_id, pid, "recuse", "payee", "", True) in conflicts(app)
+
+
+def test_facilitators_see_who_declared_what(app, coi: dict) -> None:  # type: ignore[no-untyped-def]
+    with freeze_time(OPEN):
+        mina = signed_in(app, MEMBER)
+        mina.post(f"{coi['page']}/conflict", {"level": "disclose", "category": "financial",
+                                             "reason": "I sell fridges."}, form_page=coi["page"])
+        assert mina.get(f"{coi['base']}/conflicts").status_code == 403
+        fac = signed_in(app, "fac@example.org")
+        assert "All conflicts in this round (facilitators)" in fac.text(coi["page"])
+        page = fac.text(f"{coi['base']}/conflicts")
+        assert "Mina" in page and "I sell fridges." in page and "financial" in page
+        assert "Ada" in page and "automatic: applicant" in page
