@@ -82,12 +82,26 @@ class Limits:
     per_requester_per_hour: int | None = None
 
 
+#: Stripe takes three-decimal currencies in thousandths whose last digit must be 0
+STRIPE_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+#: ISO says ISK has no decimals, Stripe wants it sent ×100: refused rather than guessed
+STRIPE_REFUSED = frozenset({"ISK"})
+
+
 def check_amount(amount_minor: int, currency: str, limits: Limits) -> None:
-    """Raises ValidationError (on the ``amount`` field) unless the amount is within the limits."""
+    """Raises ValidationError (on the ``amount`` field) unless the amount is within the limits
+    and Stripe can charge it exactly in ``currency``."""
+    def refuse(message: str) -> None:
+        raise ValidationError(message, field_errors={"amount": [message]})
+
+    if currency in STRIPE_REFUSED:
+        refuse(f"Card contributions in {currency} are not supported. Please contact the treasurer.")
     if not limits.min_minor <= amount_minor <= limits.max_minor:
         low, high = money.format_amount(limits.min_minor, currency), money.format_amount(limits.max_minor, currency)
-        message = f"Enter an amount between {low} and {high} {currency}."
-        raise ValidationError(message, field_errors={"amount": [message]})
+        refuse(f"Enter an amount between {low} and {high} {currency}.")
+    if currency in STRIPE_THREE_DECIMAL and amount_minor % 10:
+        refuse(f"Card payments in {currency} go to two decimals at most (for example "
+               f"{money.format_amount(amount_minor - amount_minor % 10, currency)}).")
 
 
 # -- small database helpers -------------------------------------------------------------------------

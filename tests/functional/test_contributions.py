@@ -203,6 +203,28 @@ def test_new_contributions_per_address_are_limited(world) -> None:  # type: igno
     assert len(intents(world["app"])) == 2
 
 
+@pytest.mark.parametrize(("currency", "amount", "expected"), [
+    ("KWD", "12.345", "two decimals at most"), ("KWD", "12.340", None), ("JPY", "500", None),
+    ("JPY", "500.5", "whole units"), ("ISK", "500", "not supported"),
+])
+def test_currency_rules_of_stripe(world, currency, amount, expected) -> None:  # type: ignore[no-untyped-def]
+    client, fake = world["client"], world["fake"]
+    with world["app"].app_context():
+        f.create_circle(db.session, slug="pot-circle-2", facilitator_email="f2@example.org", currency=currency)
+        db.session.commit()
+    page = client.text("/c/pot-circle-2/contribute")
+    match = INTENT_RE.search(page)
+    base = {"csrf_token": csrf_from(page), "intent": match.group(1) or match.group(2)}  # type: ignore[union-attr]
+    response = client.http.post("/c/pot-circle-2/contribute", data={**base, "amount": amount})
+    if expected is None:
+        assert response.status_code == 303
+        session = next(o for o in fake.objects.values() if o["object"] == "checkout.session")
+        assert session["currency"] == currency.lower()
+        assert session["amount_total"] == {"KWD": 12_340, "JPY": 500}[currency]
+    else:
+        assert response.status_code == 422 and expected in response.get_data(as_text=True)
+
+
 def test_without_stripe_configured_the_form_says_so(app) -> None:  # type: ignore[no-untyped-def]
     with app.app_context():
         f.create_circle(db.session, slug="pot-circle")
