@@ -69,8 +69,11 @@ def round_data(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     result = opendata.result_of(db.session, round_.id)
     tr = opendata.TalliedRound(circle, round_, result, _min_voters()) if result is not None else None
     pb_problem = opendata.pb_unsupported_reason(result.rule_id) if tr is not None else ""
+    from fundcircle.api.serializers import rule_json
+
+    rule_name = rule_json(result.rule_id, {})["name"] if result is not None else ""
     return render_template("opendata/round_data.html", circle=circle, round=round_, result=result, tr=tr,
-                           pb_problem=pb_problem, phase=round_.phase_at(utcnow()))
+                           pb_problem=pb_problem, phase=round_.phase_at(utcnow()), rule_name=rule_name)
 
 
 #: download name -> (builder, media type, file name pattern)
