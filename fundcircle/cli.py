@@ -269,6 +269,12 @@ def up_command(host: str, port: int, no_demo: bool) -> None:
     if start_fake_stripe(app, app_host=host, app_port=port) is not None:  # no STRIPE_SECRET_KEY: offline demo
         click.echo(f"Stripe: no STRIPE_SECRET_KEY set; contributions use the local fake Stripe at "
                    f"{app.config['STRIPE_API_BASE']} (demo second-factor codes: fundcircle second-factor code EMAIL)")
+    from fundcircle.treasury.demo import connect_webhook, local_fake
+
+    if (fake_oc := local_fake(app)) is not None:  # no OPENCOLLECTIVE_TOKEN: offline demo
+        connect_webhook(app, fake_oc, f"http://{host}:{port}")
+        click.echo(f"Open Collective: no OPENCOLLECTIVE_TOKEN set; payouts use the local fake at "
+                   f"{app.config['OPENCOLLECTIVE_API_URL']}")
     click.echo(f"fundcircle is serving on http://{host}:{port}  (database: {app.config['DATABASE_URL']})")
     if app.config.get("OUTBOX_ENABLED"):
         click.echo(f"Sign-in mail goes to the dev outbox: http://{host}:{port}/dev/outbox")
@@ -475,6 +481,109 @@ def second_factor_reset_command(email: str, reason: str) -> None:
     finally:
         db.dispose(app)
     click.echo(f"Removed the authenticator of {email}; they will be asked to enrol again.")
+
+
+# --- treasury: reconcile (fundcircle/treasury, fundcircle/ledger/reconcile) ---------------------------
+
+@main.command("reconcile")
+@click.option("--circle", "slug", required=True, help="the circle's short name (slug)")
+@click.option("--api", "from_api", is_flag=True, help="import from the Open Collective API")
+@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="import an Open Collective transactions CSV export (either header style)")
+@click.option("--confirm", is_flag=True, help="post every proposed ledger entry after the import")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def reconcile_command(slug: str, from_api: bool, csv_file: str | None, confirm: bool, as_json: bool) -> None:
+    """Import Open Collective activity for a circle and reconcile it with the ledger.
+
+    Prints each award's state, the unexplained OC money and the proposed ledger entries. Nothing is
+    posted unless --confirm is given; importing again never posts twice. Exit status 0 when the
+    import ran (also with open proposals), 1 on an error (one line on stderr).
+    """
+    from fundcircle.extensions import db
+
+    if from_api == bool(csv_file):
+        raise click.UsageError("give exactly one of --api or --csv FILE")
+    app = _app()
+    try:
+        _reconcile(app, slug, from_api, csv_file, confirm, as_json)
+    finally:
+        db.dispose(app)
+
+
+def _reconcile(app, slug: str, from_api: bool, csv_file: str | None, confirm: bool,  # type: ignore[no-untyped-def]
+               as_json: bool) -> None:
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from fundcircle.circles.models import Circle
+    from fundcircle.db import begin_write, utcnow
+    from fundcircle.errors import FundcircleError
+    from fundcircle.extensions import db
+    from fundcircle.ledger.money import format_money
+    from fundcircle.treasury import operations as treasury_ops
+    from fundcircle.treasury import queries as treasury_queries
+    from fundcircle.treasury.demo import local_fake, stop_local_fake
+
+    # without a token, the demo's local fake Open Collective (when the demo seeded one) answers
+    fake = local_fake(app, only_if_seeded=True) if from_api else None
+    try:
+        with app.app_context():
+            begin_write(db.session)
+            circle = db.session.scalar(select(Circle).where(Circle.slug == slug))
+            if circle is None:
+                raise click.ClickException(f"there is no circle {slug!r}")
+            now = utcnow()
+            try:
+                if from_api:
+                    result = treasury_ops.import_from_api(db.session, circle, actor=None,
+                                                          client=treasury_ops.make_client(app.config), now=now)
+                else:
+                    assert csv_file is not None
+                    result = treasury_ops.import_from_csv(db.session, circle, actor=None,
+                                                          data=Path(csv_file).read_bytes(),
+                                                          filename=Path(csv_file).name, now=now)
+                posted = treasury_ops.confirm_all(db.session, circle, actor=None, now=now) if confirm else []
+            except FundcircleError as err:
+                db.session.rollback()
+                raise click.ClickException(err.user_message) from None
+            db.session.commit()
+            report = treasury_queries.current_report(db.session, circle.id) if confirm else result.report
+            open_entries = treasury_queries.open_proposals(db.session, circle.id)
+            out = {
+                "circle": circle.slug, "source": result.run.source, "import_id": result.run.id,
+                "header_style": result.run.header_style or None, "rows_seen": result.run.rows_seen,
+                "rows_new": result.rows_new, "proposals_new": result.proposals_new, **report.to_dict(),
+                "proposals": [{"id": e.id, "kind": e.kind, "ledger_key": e.ledger_key, "award_id": e.award_id,
+                               "amount_minor": e.amount_minor, "fee_minor": e.fee_minor, "currency": e.currency,
+                               "reason": e.reason} for e in open_entries],
+                "posted": [{"transaction_id": p.transaction_id, "seq": p.seq, "idempotency_key": p.idempotency_key,
+                            "replayed": p.replayed} for p in posted],
+            }
+    finally:
+        if fake is not None:
+            stop_local_fake(app)
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False, sort_keys=True))
+        return
+    style = f", {out['header_style']} headers" if out["header_style"] else ""
+    click.echo(f"{slug}: imported {out['rows_seen']} Open Collective rows from {out['source']}{style} "
+               f"({out['rows_new']} new), {out['proposals_new']} new proposals")
+    for line in out["awards"]:
+        note = f" — {line['note']}" if line["note"] else ""
+        click.echo(f"  award #{line['award_id']} {line['proposal_title']}: "
+                   f"{format_money(line['amount_minor'], line['currency'])}  [{line['state']}]{note}")
+    for u in out["unexplained"]:
+        click.echo(f"  unexplained: {u['kind']} {u['ref']} {format_money(u['net_minor'], u['currency'])} "
+                   f"“{u['description']}”")
+    for p in out["proposals"]:
+        click.echo(f"  proposal #{p['id']} {p['kind']} {format_money(p['amount_minor'], p['currency'])}: {p['reason']}")
+    for p in out["posted"]:
+        click.echo(f"  posted {p['idempotency_key']} (ledger seq {p['seq']}{', replay' if p['replayed'] else ''})")
+    if not out["proposals"]:
+        click.echo("  nothing to confirm")
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fundcircle import ledger
@@ -144,8 +145,14 @@ def create_payout(session: Session, circle: Circle, award: Award, *, actor: User
         payout = PayoutRecord(circle_id=circle.id, award_id=award.id, award_ref=award_ref(circle.id, award.id),
                               oc_account_slug=account.oc_account_slug, requested_at=now,
                               requested_by_id=actor.id if actor else None)
-        session.add(payout)
-        session.flush()  # the local intent (and, on PostgreSQL, the unique award row) before calling OC
+        try:
+            with session.begin_nested():
+                session.add(payout)
+                session.flush()  # the local intent (on PostgreSQL: the unique award row) before calling OC
+        except IntegrityError:
+            # another request inserted the award's row first and held it until its OC call ended
+            raise RuleViolation(f"A payout for “{proposal.title}” is being created by someone else right now; "
+                                f"reload the page to see it.") from None
     payee_slug = proposal.payee_oc_slug if proposal.payee_kind == "opencollective" and proposal.payee_oc_slug else None
     invite = proposal.payee_email if proposal.payee_kind == "email" and proposal.payee_email else None
     if payee_slug is None and invite is None:

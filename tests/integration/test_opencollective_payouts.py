@@ -105,3 +105,47 @@ def test_unearmarked_award_or_missing_collective_is_refused(session: Any, fake: 
     with pytest.raises(ValidationError, match="not earmarked"):
         ops.create_payout(session, world.circle, award, actor=world.treasurer, client=client_for(fake), now=NOW)
     assert fake.expense_count(OC_SLUG) == 0
+
+
+def test_two_treasurers_clicking_at_once_create_one_expense(database_url: str, session: Any, fake: Any) -> None:
+    """Two requests race for the same award while OC is slow: the local row serialises them (the
+    second waits for the first to commit), so OC sees one create and the loser gets a clear 409."""
+    import threading
+
+    from fundcircle.circles.models import Circle
+    from fundcircle.db import begin_write
+    from tests.integration.voting_db.helpers import sessions_for
+
+    world = build_world(session, [300_00])
+    session.commit()
+    circle_id, award_id = world.circle.id, world.awards[0].id
+    fake.inject("createExpense", "slow", delay_s=1.5)
+    outcomes: list[str] = []
+
+    def click(delay_s: float) -> None:
+        import time
+
+        time.sleep(delay_s)
+        with sessions_for(database_url) as factory:
+            s = factory()
+            try:
+                begin_write(s)
+                circle = s.get(Circle, circle_id)
+                award = queries.award_in_circle(s, circle_id, award_id)
+                ops.create_payout(s, circle, award, actor=None, client=client_for(fake), now=NOW)
+                s.commit()
+                outcomes.append("created")
+            except RuleViolation as err:
+                s.rollback()
+                outcomes.append(f"refused: {err.user_message}")
+            finally:
+                s.close()
+
+    threads = [threading.Thread(target=click, args=(d,)) for d in (0.0, 0.4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(o.split(":")[0] for o in outcomes) == ["created", "refused"], outcomes
+    assert fake.expense_count(OC_SLUG) == 1
+    assert fake.requests_by_op["createExpense"] == 1

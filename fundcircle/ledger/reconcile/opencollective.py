@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fundcircle.integrations.opencollective import OCTransaction
+from fundcircle.ledger.money import format_money
 from fundcircle.treasury.models import AwardState, ProposalKind
 
 EXPENSE_KINDS = frozenset({"EXPENSE"})
@@ -267,16 +268,17 @@ def _award_line(facts: AwardFacts, payout: PayoutFacts | None, txs: list[OCTrans
             if ledger_paid == oc_paid and ledger_fee == oc_fee:
                 line.state = AwardState.PAID
                 if oc_paid != facts.amount_minor:
-                    line.note = f"paid {oc_paid} of {facts.amount_minor} awarded (confirmed by the treasurer)"
+                    line.note = f"paid {format_money(oc_paid, cur)} of {format_money(facts.amount_minor, cur)} awarded (confirmed)"
                 return line, props
             line.state = AwardState.AMOUNT_DIFFERS
-            line.note = (f"the ledger recorded {ledger_paid} (fee {ledger_fee}), Open Collective paid {oc_paid} "
-                         f"(fee {oc_fee}): reverse the ledger payout and record what was paid")
+            line.note = (f"the ledger recorded {format_money(ledger_paid, cur)} (fee {format_money(ledger_fee, cur)}), "
+                         f"Open Collective paid {format_money(oc_paid, cur)} (fee {format_money(oc_fee, cur)}): "
+                         f"reverse the ledger payout and record what was paid")
             for lp in live:
                 props.append(Proposal(ProposalKind.REVERSE_PAYOUT, f"reversal:{lp.transaction_id}", cur,
                                       lp.amount_minor, lp.fee_minor, facts.award_id, pid,
-                                      f"Correction: the ledger payout of {pid} ({lp.amount_minor}) does not match "
-                                      f"what Open Collective paid ({oc_paid})",
+                                      f"Correction: the ledger payout of {pid} ({format_money(lp.amount_minor, cur)}) "
+                                      f"does not match what Open Collective paid ({format_money(oc_paid, cur)})",
                                       {"transaction_id": lp.transaction_id, "ledger_key": lp.key}))
             props.extend(_payout_proposals(facts, pid, oc_paid, oc_fee, len(history) + 1))
             return line, props
@@ -286,7 +288,7 @@ def _award_line(facts: AwardFacts, payout: PayoutFacts | None, txs: list[OCTrans
             line.note = "Open Collective paid it; confirm the proposed payout entry"
         else:
             line.state = AwardState.AMOUNT_DIFFERS
-            line.note = f"Open Collective paid {oc_paid}, the award is {facts.amount_minor}"
+            line.note = f"Open Collective paid {format_money(oc_paid, cur)}, the award is {format_money(facts.amount_minor, cur)}"
         return line, props
 
     if live:
@@ -297,7 +299,8 @@ def _award_line(facts: AwardFacts, payout: PayoutFacts | None, txs: list[OCTrans
         for lp in live:
             props.append(Proposal(ProposalKind.REVERSE_PAYOUT, f"reversal:{lp.transaction_id}", cur, lp.amount_minor,
                                   lp.fee_minor, facts.award_id, pid,
-                                  f"Correction: {line.note}; reverse the ledger payout of {lp.amount_minor}",
+                                  f"Correction: {line.note}; reverse the ledger payout of "
+                                  f"{format_money(lp.amount_minor, cur)}",
                                   {"transaction_id": lp.transaction_id, "ledger_key": lp.key}))
         return line, props
 
@@ -305,8 +308,8 @@ def _award_line(facts: AwardFacts, payout: PayoutFacts | None, txs: list[OCTrans
     if payout.oc_amount_minor is not None and payout.oc_amount_minor != facts.amount_minor \
             and status not in CLOSED_STATUSES:
         line.state = AwardState.AMOUNT_DIFFERS
-        line.note = (f"the Open Collective expense asks for {payout.oc_amount_minor}, the award is "
-                     f"{facts.amount_minor}: fix the expense in Open Collective before paying")
+        line.note = (f"the Open Collective expense asks for {format_money(payout.oc_amount_minor, cur)}, the award "
+                     f"is {format_money(facts.amount_minor, cur)}: fix the expense in Open Collective before paying")
     elif status in APPROVED_STATUSES:
         line.state = AwardState.APPROVED
     elif status in CLOSED_STATUSES:
@@ -326,16 +329,17 @@ def _payout_proposals(facts: AwardFacts, pid: str, paid_minor: int, fee_minor: i
     key = payout_key(pid, attempt)
     extra = ""
     if paid_minor > facts.amount_minor:
-        extra = f"; {paid_minor - facts.amount_minor} more than awarded comes from the pot"
+        extra = f"; {format_money(paid_minor - facts.amount_minor, cur)} more than awarded comes from the pot"
     props = [Proposal(ProposalKind.RECORD_PAYOUT, key, cur, paid_minor, max(fee_minor, 0), facts.award_id, pid,
-                      f"Open Collective paid {pid} for “{facts.proposal_title}”: {paid_minor}"
-                      f"{f' plus a fee of {fee_minor}' if fee_minor > 0 else ''}{extra}",
+                      f"Open Collective paid {pid} for “{facts.proposal_title}”: {format_money(paid_minor, cur)}"
+                      f"{f' plus a fee of {format_money(fee_minor, cur)}' if fee_minor > 0 else ''}{extra}",
                       {"attempt": attempt, "award_minor": facts.amount_minor})]
-    if 0 < paid_minor < facts.amount_minor and attempt == 1:
+    if 0 < paid_minor < facts.amount_minor:
         rest = facts.amount_minor - paid_minor
         props.append(Proposal(ProposalKind.RELEASE_REMAINDER, release_key(pid), cur, rest, 0, facts.award_id, pid,
-                              f"Open Collective paid {paid_minor} of the {facts.amount_minor} awarded: return the "
-                              f"remaining {rest} of the earmark to the pot"))
+                              f"Open Collective paid {format_money(paid_minor, cur)} of the "
+                              f"{format_money(facts.amount_minor, cur)} awarded: return the remaining "
+                              f"{format_money(rest, cur)} of the earmark to the pot"))
     return props
 
 
@@ -357,11 +361,11 @@ def _unexplained_proposals(u: Unexplained) -> list[Proposal]:
         props.append(Proposal(ProposalKind.RECORD_CONTRIBUTION, contribution_key(u.ref), u.currency, u.gross_minor,
                               u.gross_minor - u.net_minor, None, u.ref,
                               f"Record the Open Collective {u.kind.lower().replace('_', ' ')} {u.ref} "
-                              f"(“{u.description}”) into the pot: {u.gross_minor} gross, "
-                              f"{u.gross_minor - u.net_minor} fees", {"group": u.group}))
+                              f"(“{u.description}”) into the pot: {format_money(u.gross_minor, u.currency)} gross, "
+                              f"{format_money(u.gross_minor - u.net_minor, u.currency)} fees", {"group": u.group}))
     direction = "came in" if u.net_minor > 0 else "went out"
     props.append(Proposal(ProposalKind.HOLD_IN_SUSPENSE, suspense_key(u.ref), u.currency, u.net_minor, 0, None, u.ref,
-                          f"{abs(u.net_minor)} {direction} in Open Collective ({u.kind}, “{u.description}”) that "
+                          f"{format_money(abs(u.net_minor), u.currency)} {direction} in Open Collective ({u.kind}, “{u.description}”) that "
                           f"nothing in fundcircle explains: hold it in suspense until it is understood",
                           {"group": u.group}))
     return props
