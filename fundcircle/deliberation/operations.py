@@ -212,21 +212,27 @@ def post_comment(session: Session, *, proposal: Proposal, author: User, body: st
         return posted
     comment = posted.comment
     url = proposal_url(base_url, proposal, comment.id)
+    outsider_labels = queries.author_labels(session, proposal, None)
+
+    def by(recipient: User) -> str:
+        # members see each other's names; the applicant sees the same labels as the public
+        return author.name if permissions.is_member(recipient, proposal) else outsider_labels[author.id]
+
     outbox = _Outbox(author)
     if parent is not None:
-        outbox.add(parent.author, f"{author.name} replied to you: {proposal.title}",
-                   f"Hello {parent.author.name},\n\n{author.name} replied to your "
+        outbox.add(parent.author, f"{by(parent.author)} replied to you: {proposal.title}",
+                   f"Hello {parent.author.name},\n\n{by(parent.author)} replied to your "
                    f"{'answer' if parent.is_answer else parent.kind} on \"{proposal.title}\":\n\n"
                    f"{_quote(text)}\n" + _footer(url))
     applicant = proposal.applicant
     if kind is CommentKind.QUESTION:
         outbox.add(applicant, f"A question about your proposal: {proposal.title}",
-                   f"Hello {applicant.name},\n\n{author.name} asked a question about your proposal "
+                   f"Hello {applicant.name},\n\n{by(applicant)} asked a question about your proposal "
                    f"\"{proposal.title}\":\n\n{_quote(text)}\n\nAnswer it on the proposal page; members "
                    "read the answers before they vote.\n" + _footer(url))
     else:
         outbox.add(applicant, f"New comment on your proposal: {proposal.title}",
-                   f"Hello {applicant.name},\n\n{author.name} commented on your proposal "
+                   f"Hello {applicant.name},\n\n{by(applicant)} commented on your proposal "
                    f"\"{proposal.title}\":\n\n{_quote(text)}\n" + _footer(url))
     outbox.send(session)
     return posted

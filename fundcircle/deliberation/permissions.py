@@ -5,7 +5,10 @@ of a published round is public, and so is its discussion. We chose public over m
 because the circle's promise is that every decision and its reasons are open ("in the open", see
 DESIGN.md): applicants, most of whom are not members, must read the questions put to them, and
 the public reading a result should be able to see what was asked and answered before the vote.
-Moderation (hiding with a public reason) keeps that safe. A per-circle switch to members-only
+Moderation (hiding with a public reason) keeps that safe. What is not public is who the members
+are: only members of the circle see each other's names in the discussion; the public and the
+applicant see the applicant's name and "Member A", "Member B" … (``queries.author_labels``), and
+notifications to the applicant use the same labels. A per-circle switch to members-only
 deliberation would be the next step if a circle asks for it.
 
 Writing (comment, question, answer): circle members and the proposal's applicant, on a submitted

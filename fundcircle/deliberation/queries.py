@@ -138,3 +138,42 @@ def users_by_id(session: Session, ids: set[int]) -> dict[int, User]:
     if not ids:
         return {}
     return {u.id: u for u in session.scalars(sa.select(User).where(User.id.in_(ids)))}
+
+
+def _letters(n: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: a short stable label for the n-th author."""
+    label = ""
+    n += 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        label = chr(ord("A") + rest) + label
+    return label
+
+
+def author_labels(session: Session, proposal: Proposal, viewer: User | None) -> dict[int, str]:
+    """How each author of the proposal's discussion is named for ``viewer``.
+
+    Members of the circle see names. Everyone else (the public, and the applicant, who is
+    usually not a member) sees the applicant's name, which the proposal page shows anyway,
+    and "Member A", "Member B" … for the others, in order of their first post: who belongs
+    to a circle is private, and members should be able to ask hard questions without being
+    lobbied one by one. Labels are stable because comments are never deleted.
+    """
+    from fundcircle.deliberation import permissions
+
+    c = Comment.__table__
+    first_posts = session.execute(
+        sa.select(c.c.author_id, sa.func.min(c.c.id).label("first_id")).where(c.c.proposal_id == proposal.id)
+        .group_by(c.c.author_id).order_by(sa.func.min(c.c.id))).all()
+    if permissions.is_member(viewer, proposal):
+        users = users_by_id(session, {row.author_id for row in first_posts})
+        return {uid: u.name for uid, u in users.items()}
+    labels: dict[int, str] = {}
+    others = 0
+    for row in first_posts:
+        if row.author_id == proposal.applicant_id:
+            labels[row.author_id] = proposal.applicant.name
+        else:
+            labels[row.author_id] = f"Member {_letters(others)}"
+            others += 1
+    return labels

@@ -54,8 +54,11 @@ def _attach(form: Any, err: FundcircleError) -> None:
 
 def _render_form(proposal: Proposal, form: Any, *, mode: str, action: str, status: int = 200,
                  parent: Comment | None = None) -> tuple[str, int]:
+    parent_author = (queries.author_labels(db.session, proposal, current_user()).get(parent.author_id, "")
+                     if parent is not None else "")
     return render_template("deliberation/form.html", proposal=proposal, round=proposal.round,
                            circle=proposal.round.circle, form=form, mode=mode, action=action, parent=parent,
+                           parent_author=parent_author,
                            closed_reason=permissions.closed_reason(proposal, utcnow()),
                            can_ask=permissions.can_ask(current_user(), proposal)), status
 
@@ -83,6 +86,7 @@ def panel_context(proposal: Proposal) -> dict[str, Any]:
             conflict_form.reason.data = mine.reason
     return {
         "thread": queries.thread(session, proposal),
+        "names": queries.author_labels(session, proposal, user),
         "closed_reason": closed_reason,
         "signed_in": user is not None,
         "can_post": takes_part and closed_reason is None,

@@ -89,12 +89,17 @@ def test_threaded_comments_with_notifications(app, disc: dict) -> None:  # type:
         deeper = comment_id(rosa.post(disc["post"], {"body": "Yes, and two volunteers.", "kind": "comment",
                                                      "parent_id": str(reply)}, form_page=reply_page))
         page = WebClient(app).text(disc["page"])  # the public reads the discussion
+        member_view, applicant_view = mina.text(disc["page"]), rosa.text(disc["page"])
     rows = {c.id: c for c in comments(app)}
     assert rows[reply].parent_id == first and rows[deeper].parent_id == reply
     # Nested: each reply is rendered inside its parent's list of replies, with author and time.
     start, middle, end = (page.index(f'id="comment-{i}"') for i in (first, reply, deeper))
     assert start < middle < end
-    assert "Replies to Mina" in page[start:middle] and "Replies to Otto" in page[middle:end]
+    # Members' names are for members; the public and the applicant see stable labels.
+    assert "Replies to Member A" in page[start:middle] and "Replies to Member B" in page[middle:end]
+    for view in (page, applicant_view):
+        assert "Mina" not in view and "Otto" not in view and "Member A" in view
+    assert "Replies to Mina" in member_view and "Replies to Otto" in member_view
     assert "Rosa Martins" in page[end:end + 600] and ">applicant<" in page[end:end + 600]
     assert f'datetime="{OPEN.replace(tzinfo=None).isoformat()}' in page or OPEN.isoformat() in page
     # Notifications: the applicant hears of each comment by others; authors hear of replies;
@@ -103,6 +108,9 @@ def test_threaded_comments_with_notifications(app, disc: dict) -> None:  # type:
     assert rosa_mail == ["New comment on your proposal: Community fridge"] * 2
     assert [s for s, _ in mails(app, MEMBER)] == ["Otto replied to you: Community fridge"]
     assert [s for s, _ in mails(app, OTHER)] == ["Rosa Martins replied to you: Community fridge"]
+    assert "Member A commented on your proposal" in mails(app, APPLICANT)[0][1]
+    assert "Member B commented on your proposal" in mails(app, APPLICANT)[1][1]
+    assert not any("Mina" in b or "Otto" in b for _, b in mails(app, APPLICANT))
     body = mails(app, MEMBER)[0][1]
     assert "> The caretaker, I think." in body and f"{disc['page']}#comment-{reply}" in body
 
