@@ -107,8 +107,13 @@ def round_download(slug: str, round_id: int, filename: str):  # type: ignore[no-
 
 def receipt(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     """Check a receipt code against the counted ballots (after the tally); explain before."""
+    from flask import g
+
     from fundcircle.api.forms import ReceiptForm
 
+    # The POST only reads: do not take SQLite's write lock at BEGIN for it (see db.begin_write), so
+    # receipt checks never queue behind, or hold up, casting and ledger writes.
+    g._fc_write_request = False
     circle = _circle(slug)
     round_ = _round(circle, round_id)
     result = opendata.result_of(db.session, round_.id)

@@ -134,3 +134,31 @@ def test_receipts_show_every_ballot_kind(client, app, rule_id: str, ballot: Any,
     assert "Your ballot was counted" in page
     positions = [page.index(text) for text in expected]
     assert positions == sorted(positions), "choices appear in ballot order"
+
+
+def test_a_receipt_check_does_not_wait_for_the_write_lock(client, receipt_world, database_url) -> None:  # type: ignore[no-untyped-def]
+    """SQLite: checking a receipt only reads, so it answers while another transaction holds the
+    database's write lock (a cast or a ledger post in progress)."""
+    import sqlite3
+    import time
+
+    import sqlalchemy as sa
+
+    if sa.make_url(database_url).get_backend_name() != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    path = f"/c/{receipt_world['slug']}/r/{receipt_world['round']}/receipt"
+    page = client.get(path)  # CSRF token first, before the lock is held
+    from tests.support.web import csrf_from
+
+    token = csrf_from(page.get_data(as_text=True))
+    writer = sqlite3.connect(sa.make_url(database_url).database, timeout=0.1)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        response = client.post_raw(path, {"csrf_token": token, "code": receipt_world["codes"][2]})
+        elapsed = time.monotonic() - started
+    finally:
+        writer.rollback()
+        writer.close()
+    assert response.status_code == 200 and "Your ballot was counted" in response.get_data(as_text=True)
+    assert elapsed < 2
