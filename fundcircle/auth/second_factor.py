@@ -11,7 +11,8 @@ Rules:
 - Wrong codes are counted per person; after ``SECOND_FACTOR_MAX_ATTEMPTS`` in a row code entry
   is locked for ``SECOND_FACTOR_LOCKOUT``. The count survives the error response.
 - The shared secret is stored encrypted (Fernet; the key is derived from SECRET_KEY, so rotating
-  SECRET_KEY means re-enrolling) and shown only until the enrolment is confirmed.
+  SECRET_KEY means re-enrolling) and never shown again. While enrolling it lives only in the
+  person's signed session cookie, so showing the enrolment page writes nothing to the database.
 
 The algorithm is a dozen lines of the standard library (checked against RFC 6238's test vectors);
 no QR-code dependency: the enrolment page shows the secret and the ``otpauth://`` URI.
@@ -33,6 +34,7 @@ from urllib.parse import quote, urlencode
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField, StringField
@@ -130,49 +132,36 @@ def has_passed(session: Session, auth_session: AuthSession | None) -> bool:
     return session.scalar(select(SecondFactorPass.id).where(SecondFactorPass.auth_session_id == auth_session.id)) is not None
 
 
-def start_enrolment(session: Session, *, user: User, secret_key: str, now: dt.datetime) -> str:
-    """The secret to show for a new enrolment (the same one until it is confirmed).
-
-    Raises RuleViolation when the person already has a confirmed authenticator. Flushes.
-    """
-    cred = credential_of(session, user, lock=True)
-    if cred is not None and cred.confirmed_at is not None:
-        raise RuleViolation("You already use an authenticator app.")
-    if cred is None:
-        secret_b32 = new_secret()
-        session.add(TotpCredential(user_id=user.id, secret_encrypted=encrypt_secret(secret_b32, secret_key),
-                                   created_at=now, failed_attempts=0))
-        session.flush()
-        return secret_b32
-    return decrypt_secret(cred.secret_encrypted, secret_key)
+def match_step(secret_b32: str, code: str, now: dt.datetime, last_used_step: int | None) -> tuple[int | None, bool]:
+    """The time step ``code`` belongs to (current ±1) if it was not used yet; and whether it was a replay."""
+    digits = "".join((code or "").split())
+    if len(digits) != DIGITS or not digits.isdigit():
+        return None, False
+    key = _key_bytes(secret_b32)
+    step = time_step(now)
+    for candidate in range(step - WINDOW_STEPS, step + WINDOW_STEPS + 1):
+        if hmac.compare_digest(hotp(key, candidate), digits):
+            if last_used_step is not None and candidate <= last_used_step:
+                return None, True
+            return candidate, False
+    return None, False
 
 
-def _accept_code(cred: TotpCredential, code: str, *, secret_key: str, now: dt.datetime, max_attempts: int,
-                 lockout: dt.timedelta) -> None:
+def _accept_code(session: Session, cred: TotpCredential, code: str, *, secret_key: str, now: dt.datetime,
+                 max_attempts: int, lockout: dt.timedelta) -> None:
     """Accept ``code`` once, or count the failure (the caller must commit even on error)."""
     if cred.locked_until is not None and cred.locked_until > now:
         raise RuleViolation(f"Too many wrong codes. Code entry is locked until "
                             f"{cred.locked_until.strftime('%H:%M')} UTC.")
-    digits = "".join((code or "").split())
-    secret_b32 = decrypt_secret(cred.secret_encrypted, secret_key)
-    key = _key_bytes(secret_b32)
-    step = time_step(now)
-    matched = None
-    replayed = False
-    if len(digits) == DIGITS and digits.isdigit():
-        for candidate in range(step - WINDOW_STEPS, step + WINDOW_STEPS + 1):
-            if hmac.compare_digest(hotp(key, candidate), digits):
-                if cred.last_used_step is not None and candidate <= cred.last_used_step:
-                    replayed = True
-                else:
-                    matched = candidate
-                break
+    matched, replayed = match_step(decrypt_secret(cred.secret_encrypted, secret_key), code, now, cred.last_used_step)
     if matched is None:
         cred.failed_attempts += 1
         left = max_attempts - cred.failed_attempts
         if left <= 0:
             cred.failed_attempts = 0
             cred.locked_until = now + lockout
+            record(session, actor=None, action="second_factor.locked", circle_id=None, obj=cred,
+                   details={"user_id": cred.user_id, "until": cred.locked_until.isoformat()})
             raise RuleViolation(f"Too many wrong codes. Code entry is locked for {int(lockout.total_seconds() // 60)} minutes.")
         reason = ("That code was already used. Wait for the next code in your app." if replayed
                   else "That code is not right. Check the time on your phone and try the current code.")
@@ -188,23 +177,32 @@ def _pass_session(session: Session, auth_session: AuthSession, now: dt.datetime)
         session.add(SecondFactorPass(auth_session_id=auth_session.id, passed_at=now))
 
 
-def confirm_enrolment(session: Session, *, user: User, auth_session: AuthSession, code: str, secret_key: str,
-                      now: dt.datetime, max_attempts: int, lockout: dt.timedelta) -> None:
-    """Confirm the pending authenticator with a current code; this session counts as passed.
+def confirm_enrolment(session: Session, *, user: User, auth_session: AuthSession, secret_b32: str, code: str,
+                      secret_key: str, now: dt.datetime) -> TotpCredential:
+    """Store the authenticator the person just set up, once a current code proves their app holds
+    ``secret_b32``; this session counts as passed. The code's step is spent (no replay later).
 
-    Raises ValidationError (wrong or replayed code; the attempt is counted: commit anyway),
-    RuleViolation (locked, nothing pending, already enrolled). Flushes.
+    Until now the secret lived only in the person's own (signed) session cookie: showing the
+    enrolment page writes nothing. Raises ValidationError (wrong or replayed code) and RuleViolation
+    (already enrolled, also when a concurrent confirmation won). Flushes.
     """
-    cred = credential_of(session, user, lock=True)
-    if cred is None:
-        raise RuleViolation("Start the enrolment first.")
-    if cred.confirmed_at is not None:
+    if credential_of(session, user, lock=True) is not None:
         raise RuleViolation("You already use an authenticator app.")
-    _accept_code(cred, code, secret_key=secret_key, now=now, max_attempts=max_attempts, lockout=lockout)
-    cred.confirmed_at = now
+    matched, _replayed = match_step(secret_b32, code, now, None)
+    if matched is None:
+        reason = "That code is not right. Check the time on your phone and try the current code."
+        raise ValidationError(reason, field_errors={"code": [reason]})
+    cred = TotpCredential(user_id=user.id, secret_encrypted=encrypt_secret(secret_b32, secret_key), created_at=now,
+                          confirmed_at=now, last_used_step=matched, failed_attempts=0)
+    try:
+        with session.begin_nested():
+            session.add(cred)
+    except IntegrityError:  # a concurrent confirmation of the same person won
+        raise RuleViolation("You already use an authenticator app.") from None
     _pass_session(session, auth_session, now)
     record(session, actor=user, action="second_factor.enrolled", circle_id=None, obj=cred)
     session.flush()
+    return cred
 
 
 def pass_challenge(session: Session, *, user: User, auth_session: AuthSession, code: str, secret_key: str,
@@ -217,7 +215,7 @@ def pass_challenge(session: Session, *, user: User, auth_session: AuthSession, c
     cred = credential_of(session, user, lock=True)
     if cred is None or cred.confirmed_at is None:
         raise RuleViolation("Set up an authenticator app first.")
-    _accept_code(cred, code, secret_key=secret_key, now=now, max_attempts=max_attempts, lockout=lockout)
+    _accept_code(session, cred, code, secret_key=secret_key, now=now, max_attempts=max_attempts, lockout=lockout)
     _pass_session(session, auth_session, now)
     session.flush()
 
@@ -314,8 +312,14 @@ def _limits() -> dict[str, Any]:
             "lockout": current_app.config["SECOND_FACTOR_LOCKOUT"]}
 
 
+PENDING_KEY = "totp_pending_secret"
+
+
 def enrol_view():  # type: ignore[no-untyped-def]
-    """GET: show the secret of a pending enrolment (or the status); POST: confirm with a code."""
+    """GET: show a new secret (kept in the session cookie until confirmed) or the status;
+    POST: confirm with a code."""
+    from flask import session as cookie
+
     from fundcircle.db import utcnow
     from fundcircle.extensions import db
 
@@ -323,33 +327,32 @@ def enrol_view():  # type: ignore[no-untyped-def]
     g._no_store = True  # the page shows a secret
     next_path = safe_next_path(request.values.get("next"))
     if is_enrolled(db.session, user):
+        cookie.pop(PENDING_KEY, None)
         return render_template("auth/second_factor.html", enrolled=True, next_path=next_path,
                                passed=has_passed(db.session, g.get("auth_session")))
     form = CodeEntryForm(next=next_path)
     status = 200
-    if request.method == "POST" and form.validate_on_submit():
-        try:
-            confirm_enrolment(db.session, user=user, auth_session=g.auth_session, code=form.code.data,
-                              secret_key=current_app.config["SECRET_KEY"], now=utcnow(), **_limits())
-        except ValidationError as err:
-            form.code.errors = [err.user_message]
-            db.session.commit()  # keep the failed-attempt count even though the answer is an error
-            status = 422
-        except RuleViolation as err:
-            form.code.errors = [err.user_message]
-            db.session.commit()
-            status = 429
-        else:
-            flash("Your authenticator app is set up.", "success")
-            return redirect(next_path if next_path != "/" else url_for("auth.account"))
-    elif request.method == "POST":
+    pending = cookie.get(PENDING_KEY)
+    if not isinstance(pending, str) or len(pending) != 32:
+        pending = cookie[PENDING_KEY] = new_secret()
+    if request.method == "POST":
         status = 422
-    secret_b32 = start_enrolment(db.session, user=user, secret_key=current_app.config["SECRET_KEY"], now=utcnow())
-    if status == 200:
-        db.session.commit()  # the pending secret must be the same on the next page load
+        if form.validate_on_submit():
+            try:
+                confirm_enrolment(db.session, user=user, auth_session=g.auth_session, secret_b32=pending,
+                                  code=form.code.data, secret_key=current_app.config["SECRET_KEY"], now=utcnow())
+            except ValidationError as err:
+                form.code.errors = [err.user_message]
+            except RuleViolation as err:
+                form.code.errors = [err.user_message]
+                status = 409
+            else:
+                cookie.pop(PENDING_KEY, None)
+                flash("Your authenticator app is set up.", "success")
+                return redirect(next_path if next_path != "/" else url_for("auth.account"))
     return render_template("auth/second_factor.html", enrolled=False, form=form, next_path=next_path,
-                           secret=" ".join(secret_b32[i:i + 4] for i in range(0, len(secret_b32), 4)),
-                           uri=otpauth_uri(secret_b32, user.email)), status
+                           secret=" ".join(pending[i:i + 4] for i in range(0, len(pending), 4)),
+                           uri=otpauth_uri(pending, user.email)), status
 
 
 def challenge_view():  # type: ignore[no-untyped-def]

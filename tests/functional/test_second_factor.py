@@ -65,6 +65,8 @@ def test_enrolment_then_challenge_once_per_session(guarded_app) -> None:  # type
         first = client.get("/_test/treasury")
         assert first.status_code == 302 and "/account/second-factor?next=/_test/treasury" in first.location
         secret = enrol(client)
+        with guarded_app.app_context():  # showing the secret wrote nothing: it waits in the session cookie
+            assert db.session.scalar(select(TotpCredential)) is None
         wrong = client.post("/account/second-factor", {"code": "000000", "next": "/_test/treasury"})
         assert wrong.status_code == 422 and "not right" in wrong.get_data(as_text=True)
         ok = client.post("/account/second-factor", {"code": sf.totp(secret, NOW), "next": "/_test/treasury"})
@@ -116,6 +118,10 @@ def test_wrong_codes_lock_code_entry(guarded_app) -> None:  # type: ignore[no-un
         statuses = [other.post("/account/second-factor/check", {"code": "12345" + str(i)}).status_code
                     for i in range(5)]
         assert statuses == [422, 422, 422, 422, 429]
+        with guarded_app.app_context():
+            from fundcircle.audit.models import AuditEvent
+
+            assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "second_factor.locked")) is not None
         clock.tick(dt.timedelta(seconds=30))
         right = sf.totp(secret, NOW + dt.timedelta(seconds=30))
         locked = other.post("/account/second-factor/check", {"code": right})
