@@ -120,6 +120,10 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         PERMANENT_SESSION_LIFETIME=config["SESSION_ABSOLUTE_LIFETIME"],
     )
     config["OUTBOX_ENABLED"] = environment in ("development", "demo", "testing") and not config["MAIL_SERVER"]
+    if environment == "production" and config["STRIPE_SECRET_KEY"] and not config["STRIPE_WEBHOOK_SECRET"]:
+        # Without it every webhook is refused and no contribution ever reaches the pot.
+        raise ConfigurationError("STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: copy the signing "
+                                 "secret (whsec_…) of the /webhooks/stripe endpoint from Stripe's dashboard.")
     return config
 
 

@@ -83,6 +83,16 @@ def test_gateway_configuration() -> None:
     assert gateway_mod.webhook_secrets({"STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b"}) == ["whsec_a", "whsec_b"]
 
 
+def test_production_refuses_a_key_without_a_webhook_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.config import load_config
+
+    base = {"ENVIRONMENT": "production", "SECRET_KEY": "s" * 40, "INSTANCE_PATH": tmp_path,
+            "STRIPE_SECRET_KEY": "sk_live_x"}
+    with pytest.raises(ConfigurationError, match="STRIPE_WEBHOOK_SECRET"):
+        load_config({**base, "STRIPE_WEBHOOK_SECRET": ""})
+    assert load_config({**base, "STRIPE_WEBHOOK_SECRET": "whsec_x"})["STRIPE_SECRET_KEY"] == "sk_live_x"
+
+
 class _App:
     def __init__(self, **config: str) -> None:
         self.config = dict(config)
