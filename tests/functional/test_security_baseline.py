@@ -19,7 +19,8 @@ def _routes(app) -> list[tuple[str, set[str]]]:  # type: ignore[no-untyped-def]
 
 def _concrete(rule: str, world: dict) -> str:
     values = {"slug": world["slug"], "round_id": str(world["round_id"]), "proposal_id": str(world.get("pid", 1)),
-              "token": "x" * 43, "invitation_id": "1", "mail_id": "1"}
+              "token": "x" * 43, "invitation_id": "1", "mail_id": "1",
+              "comment_id": "1"}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule)
 
 
