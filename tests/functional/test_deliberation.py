@@ -341,3 +341,30 @@ def test_flooding_is_refused(app, disc: dict) -> None:  # type: ignore[no-untype
         client = signed_in(app, MEMBER)
         assert client.post(disc["post"], {"body": "One more", "kind": "comment"},
                            form_page=disc["page"]).status_code == 302
+
+
+def test_one_message_per_person_per_event(app, disc: dict) -> None:  # type: ignore[no-untyped-def]
+    """The applicant's own comment gets a reply: she is both the parent's author and the
+    applicant, and hears of it once, with the more specific message."""
+    with freeze_time(OPEN):
+        rosa, otto = signed_in(app, APPLICANT), signed_in(app, OTHER)
+        mine = comment_id(rosa.post(disc["post"], {"body": "Ask me anything.", "kind": "comment"},
+                                    form_page=disc["page"]))
+        assert mails(app, APPLICANT) == []  # no mail about her own comment
+        otto.post(disc["post"], {"body": "When do you start?", "kind": "comment", "parent_id": str(mine)},
+                  form_page=disc["page"])
+    assert [s for s, _ in mails(app, APPLICANT)] == ["Member A replied to you: Community fridge"]
+
+
+def test_facilitators_moderate_after_the_close(app, disc: dict) -> None:  # type: ignore[no-untyped-def]
+    with freeze_time(OPEN):
+        otto = signed_in(app, OTHER)
+        cid = comment_id(otto.post(disc["post"], {"body": "Something harmful", "kind": "comment"},
+                                   form_page=disc["page"]))
+    with freeze_time(T0 + 40 * DAY):
+        fac = signed_in(app, FACILITATOR)
+        page = fac.text(disc["page"])
+        assert "Voting has closed" in page and 'id="new-comment"' not in page and "Hide<span" in page
+        assert fac.post(f"{disc['page']}/comments/{cid}/hide", {"reason": "Reported after the vote"},
+                        form_page=disc["page"]).status_code == 302
+    assert comments(app)[0].hidden_reason == "Reported after the vote"
