@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
@@ -22,24 +22,26 @@ def home():  # type: ignore[no-untyped-def]
 
 
 def circle_page(slug: str):  # type: ignore[no-untyped-def]
-    from fundcircle.transparency import caching
+    # public page: validators, 304 and shared anonymous renders from transparency.caching
+    from fundcircle.transparency.views import public_page
+
+    return public_page("circle", slug, None, [], lambda: _render_circle_page(slug))
+
+
+def _render_circle_page(slug: str) -> tuple[str, int]:
     from fundcircle.transparency import queries as public_queries
 
     circle = queries.circle_by_slug_or_404(db.session, slug)
     user = current_user()
     rounds = round_queries.visible_rounds(db.session, circle, user)
     now = utcnow()
-    # public page: validators from the data, so a current copy costs no rendering (transparency.caching)
-    fresh = caching.freshness("circle", *public_queries.circle_freshness_sources(db.session, circle.id, rounds, now))
-    if (early := caching.not_modified(fresh)) is not None:
-        return early
     overview = public_queries.circle_overview(db.session, circle, rounds, now)
-    return caching.apply(make_response(render_template(
+    return render_template(
         "circles/circle.html", circle=circle, rounds=rounds, now=now, overview=overview,
         member_count=overview.member_count,
         membership=permissions.membership(user, circle),
         is_facilitator=permissions.is_facilitator(user, circle),
-    )), fresh)
+    ), 200
 
 
 def _base_url() -> str:

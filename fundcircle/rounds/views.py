@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
@@ -124,20 +124,21 @@ def publish_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
 
 
 def round_page(slug: str, round_id: int):  # type: ignore[no-untyped-def]
-    from fundcircle.transparency import caching
+    # public page: validators, 304 and shared anonymous renders from transparency.caching
+    from fundcircle.transparency.views import public_page
+
+    return public_page("round", slug, round_id, [round_id], lambda: _render_round_page(slug, round_id))
+
+
+def _render_round_page(slug: str, round_id: int) -> tuple[str, int]:
     from fundcircle.transparency import queries as public_queries
 
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
     user = current_user()
     round_ = queries.round_or_404(db.session, circle, round_id, user)
     now = utcnow()
-    # public page: validators from the data, so a current copy costs no rendering (transparency.caching)
-    parts, stamps = public_queries.circle_freshness_sources(db.session, circle.id, [round_], now)
-    fresh = caching.freshness("round", [round_.id, *parts], stamps)
-    if (early := caching.not_modified(fresh)) is not None:
-        return early
     rule = get_rule(round_.rule_id)
-    return caching.apply(make_response(render_template(
+    return render_template(
         "rounds/round.html", circle=circle, round=round_, phase=round_.phase_at(now), now=now, rule=rule,
         round_summary=public_queries.round_summaries(db.session, [round_], now)[0],
         proposals=proposal_queries.public_proposals(db.session, round_),
@@ -146,7 +147,7 @@ def round_page(slug: str, round_id: int):  # type: ignore[no-untyped-def]
         # only facilitators see the form; building one for a visitor would set a CSRF cookie
         publish_form=EmptyForm() if permissions.can_manage_round(user, round_) else None,
         is_member=circle_permissions.is_member(user, circle),
-    )), fresh)
+    ), 200
 
 
 def screening(slug: str, round_id: int):  # type: ignore[no-untyped-def]

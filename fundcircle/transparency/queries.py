@@ -10,22 +10,22 @@ would drag in relationships the page does not need (a Round loads its circle and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fundcircle.audit.models import AuditEvent
 from fundcircle.circles.models import Circle, Membership
 from fundcircle.ledger import accounts as chart
 from fundcircle.ledger.models import LedgerAccount, LedgerPosting, LedgerSeal, LedgerTransaction
 from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
 from fundcircle.rounds.models import Phase, Round
 from fundcircle.voting.explain import Explanation, explain
-from fundcircle.voting.models import Award, RoundResult, StoredBallot
+from fundcircle.voting.models import RoundResult
 from fundcircle.voting.registry import UnknownRule, get_rule
 
 #: ConflictCategory value -> words for the published recusal log
@@ -443,143 +443,53 @@ def ledger_round_ids(session: Session, circle_id: int) -> set[int]:
     return {int(k.split(":")[2]) for k in keys if chart.is_earmark_key(k)}
 
 
-# -- award statuses (decided -> earmarked -> paid) --------------------------------------------------
+# -- award statuses (decided -> paid) --------------------------------------------------------------
 
-AWARD_STATUS_LABELS = {
-    "decided": "Decided, not yet set aside",
-    "awarded": "Awarded (money set aside)",
-    "paid": "Paid",
-    "cancelled": "Cancelled",
-}
+#: treasury AwardState value -> badge style on the public pages
+AWARD_STATUS_STYLES = {"paid": "ok", "awarded": "", "expense_created": "", "approved": "",
+                       "amount_differs": "bad", "paid_not_in_ledger": "warn", "missing_in_oc": "bad"}
 
 
 @dataclass(frozen=True)
 class AwardStatus:
+    """One award's public money state, from the treasurer's reconciliation."""
+
     round_id: int
     proposal_id: int
     title: str
     amount_minor: int
     currency: str
-    #: decided | awarded | paid | cancelled
+    #: fundcircle.treasury.models.AwardState value
     status: str
-    decided_at: dt.datetime | dt.date | None
-    paid_on: dt.date | None = None
+    status_label: str
+    decided_at: dt.datetime | None
+    paid_at: dt.datetime | None = None
     oc_expense_id: str | None = None
     oc_expense_url: str | None = None
-    #: why the money is not set aside yet (e.g. the pot was short at the close)
-    note: str = ""
 
     @property
-    def status_label(self) -> str:
-        return AWARD_STATUS_LABELS.get(self.status, self.status)
+    def style(self) -> str:
+        return AWARD_STATUS_STYLES.get(self.status, "")
 
 
-def ledger_award_statuses(session: Session, circle_id: int, round_id: int | None = None) -> list[AwardStatus]:
-    """Each award of the circle with its status as the ledger shows it, oldest round first.
+def award_statuses(session: Session, circle_id: int, round_id: int | None = None) -> list[AwardStatus]:
+    """Each award of the circle's published rounds (of ``round_id`` only, when given) with its state
+    from awarded to paid and its Open Collective expense, as ``fundcircle.treasury.queries.
+    award_statuses`` reconciles them. The reconciliation's notes are instructions for the
+    treasurer and stay on the treasury pages."""
+    from fundcircle.treasury.queries import award_statuses as reconciled_statuses
 
-    An award is every funded proposal of a stored result plus every earmark account the ledger
-    holds (awards recorded before or outside a stored tally). decided: no earmark posted yet;
-    awarded: the earmark is posted; paid: a payout cleared the earmark (with the Open Collective
-    expense id); cancelled: the award was reversed.
-    """
-    aw, p, r = Award.__table__, Proposal.__table__, Round.__table__
-    res = RoundResult.__table__
-    q = (sa.select(aw.c.round_id, aw.c.proposal_id, aw.c.amount_minor, aw.c.currency, aw.c.earmarked_at,
-                   aw.c.earmark_problem, res.c.tallied_at)
-         .join(r, r.c.id == aw.c.round_id).join(res, res.c.round_id == aw.c.round_id)
-         .where(r.c.circle_id == circle_id, r.c.published_at.is_not(None)).order_by(aw.c.round_id, aw.c.position))
-    if round_id is not None:
-        q = q.where(aw.c.round_id == round_id)
-    awards = {(w.round_id, w.proposal_id): w for w in session.execute(q)}
-    t, s, lp, a = (LedgerTransaction.__table__, LedgerSeal.__table__, LedgerPosting.__table__,
-                   LedgerAccount.__table__)
-    like = _earmark_like(circle_id) if round_id is None else f"{circle_id}:pot:{round_id}:earmarked:%"
-    events = session.execute(
-        sa.select(a.c.key, a.c.currency, lp.c.amount_minor, t.c.id, t.c.kind, t.c.reverses_id, t.c.effective_on,
-                  t.c.recorded_at, t.c.external_source, t.c.external_id)
-        .select_from(lp.join(a, a.c.id == lp.c.account_id).join(t, t.c.id == lp.c.transaction_id)
-                     .join(s, s.c.transaction_id == t.c.id))
-        .where(a.c.circle_id == circle_id, a.c.key.like(like))
-        .order_by(s.c.seq)).all()
-    kind_of = {e.id: e.kind for e in events}
-    by_pair: dict[tuple[int, int], list[Any]] = {}
-    for e in events:
-        if chart.is_earmark_key(e.key):
-            parts = e.key.split(":")
-            by_pair.setdefault((int(parts[2]), int(parts[4])), []).append(e)
-    pairs = sorted(set(awards) | set(by_pair))
-    titles = proposal_titles(session, circle_id, {pid for _rid, pid in pairs})
-    statuses = []
-    for pair in pairs:
-        if pair[1] not in titles:  # a proposal of an unpublished round: not public
-            continue
-        w = awards.get(pair)
-        status = "awarded" if w is not None and w.earmarked_at is not None else "decided"
-        amount_minor = w.amount_minor if w is not None else 0
-        currency = w.currency if w is not None else ""
-        decided_at = w.tallied_at if w is not None else None
-        paid_on, expense_id = None, None
-        for e in by_pair.get(pair, []):
-            currency = currency or e.currency
-            if e.kind == "award":
-                status = "awarded"
-                if w is None:  # credit-normal earmark: a credit (negative) is the awarded amount
-                    amount_minor, decided_at = -int(e.amount_minor), e.effective_on
-            elif e.kind == "payout":
-                status, paid_on = "paid", e.effective_on
-                if e.external_source == "opencollective" and (e.external_id or "").startswith("expense:"):
-                    expense_id = e.external_id.split(":", 1)[1]
-            elif e.kind == "reversal":
-                reversed_kind = kind_of.get(e.reverses_id)
-                if reversed_kind == "award":
-                    status = "cancelled"
-                elif reversed_kind == "payout":
-                    status, paid_on, expense_id = "awarded", None, None
-        statuses.append(AwardStatus(
-            round_id=pair[0], proposal_id=pair[1], title=titles[pair[1]][0], amount_minor=amount_minor,
-            currency=currency, status=status, decided_at=decided_at, paid_on=paid_on, oc_expense_id=expense_id,
-            note=(w.earmark_problem if w is not None and status == "decided" else "")))
-    return statuses
-
-
-# -- freshness (ETag / Last-Modified sources) -------------------------------------------------------
-
-def circle_freshness_sources(session: Session, circle_id: int, rounds: Sequence[Round],
-                             now: dt.datetime) -> tuple[list[Any], list[dt.datetime | None]]:
-    """(fingerprint parts, timestamps) of everything the circle's public pages read.
-
-    * the circle's audit log position: every change of a round, proposal, screening or
-      membership is audited with the circle's id (the round table has no updated_at);
-    * the ledger head (global seq, and when it was sealed);
-    * stored results (how many, the latest tally) and award earmarks;
-    * ballots of the rounds shown (count, casts, latest cast): the round page shows turnout;
-    * each round's phase now, and the latest phase boundary that has passed.
-    """
-    ae = AuditEvent.__table__
-    audit = session.execute(sa.select(sa.func.max(ae.c.id), sa.func.max(ae.c.created_at))
-                            .where(ae.c.circle_id == circle_id)).one()
-    s = LedgerSeal.__table__
-    head = session.execute(sa.select(s.c.seq, s.c.sealed_at).order_by(s.c.seq.desc()).limit(1)).first()
-    res, aw, r = RoundResult.__table__, Award.__table__, Round.__table__
-    results = session.execute(
-        sa.select(sa.func.count(res.c.id), sa.func.max(res.c.tallied_at))
-        .join(r, r.c.id == res.c.round_id).where(r.c.circle_id == circle_id)).one()
-    earmarks = session.execute(
-        sa.select(sa.func.count(aw.c.earmarked_at), sa.func.max(aw.c.earmarked_at))
-        .join(r, r.c.id == aw.c.round_id).where(r.c.circle_id == circle_id)).one()
-    # ballots: the round page shows turnout (and, where a round allows it, running results) while
-    # voting is open
-    b = StoredBallot.__table__
-    ballots = session.execute(
-        sa.select(sa.func.count(b.c.id), sa.func.max(b.c.updated_at), sa.func.sum(b.c.times_cast))
-        .where(b.c.round_id.in_([x.id for x in rounds]))).one() if rounds else (0, None, 0)
-    phases = [(x.id, x.phase_at(now).value) for x in rounds]
-    boundaries = [b for x in rounds if x.published_at is not None
-                  for b in (x.published_at, x.submissions_open_at, x.submissions_close_at,
-                            x.deliberation_open_at, x.voting_open_at, x.voting_close_at) if b <= now]
-    parts = [circle_id, audit[0], head.seq if head else 0, results[0], earmarks[0], ballots[0], ballots[2], phases]
-    stamps = [audit[1], head.sealed_at if head else None, results[1], earmarks[1], ballots[1], *boundaries]
-    return parts, stamps
+    r = Round.__table__
+    published = set(session.scalars(sa.select(r.c.id).where(r.c.circle_id == circle_id,
+                                                            r.c.published_at.is_not(None))))
+    return [
+        AwardStatus(round_id=a.round_id, proposal_id=a.proposal_id, title=a.proposal_title,
+                    amount_minor=a.amount_minor, currency=a.currency, status=a.state.value, status_label=a.state.label,
+                    decided_at=a.decided_at, paid_at=a.paid_at, oc_expense_id=a.oc_expense_id,
+                    oc_expense_url=a.oc_expense_url or None)
+        for a in reconciled_statuses(session, circle_id)
+        if a.round_id in published and (round_id is None or a.round_id == round_id)
+    ]
 
 
 # -- circle overview ------------------------------------------------------------------------------
@@ -603,3 +513,88 @@ def circle_overview(session: Session, circle: Circle, rounds: Sequence[Round], n
         head=ledger.head(session),
         rounds=round_summaries(session, rounds, now),
     )
+
+
+# -- the cheap pre-render state of a public page (validators and the page-cache key) ---------------
+
+@dataclass(frozen=True)
+class PublicState:
+    """What a public page's validators are computed from, read with three core queries and no ORM
+    objects, so a revalidation (304) or a page-cache hit costs no rendering and no model loading."""
+
+    circle_id: int
+    #: published rounds of the circle: (id, phase value) in id order
+    phases: tuple[tuple[int, str], ...]
+    parts: tuple[Any, ...]
+    stamps: tuple[dt.datetime | None, ...]
+
+
+# Plain SQL, built once: this runs before every public page, and building the equivalent Core
+# statement (and its cache key) per request cost more than running it.
+_STATE_SQL = sa.text("""
+SELECT c.id,
+  (SELECT max(id) FROM audit_events WHERE circle_id = c.id),
+  (SELECT max(created_at) FROM audit_events WHERE circle_id = c.id),
+  (SELECT seq FROM ledger_seal ORDER BY seq DESC LIMIT 1),
+  (SELECT sealed_at FROM ledger_seal ORDER BY seq DESC LIMIT 1),
+  (SELECT count(*) FROM round_results WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id)),
+  (SELECT max(tallied_at) FROM round_results WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id)),
+  (SELECT count(earmarked_at) FROM awards WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id)),
+  (SELECT max(earmarked_at) FROM awards WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id)),
+  (SELECT count(*) FROM ballots WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id)),
+  (SELECT sum(times_cast) FROM ballots WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id)),
+  (SELECT max(updated_at) FROM ballots WHERE round_id IN (SELECT id FROM rounds WHERE circle_id = c.id))
+FROM circles c WHERE c.slug = :slug
+""")
+_ROUNDS_SQL = sa.text("""
+SELECT id, published_at, submissions_open_at, submissions_close_at, deliberation_open_at, voting_open_at,
+       voting_close_at
+FROM rounds WHERE circle_id = :circle_id AND published_at IS NOT NULL ORDER BY id
+""")
+
+
+def public_state(session: Session, slug: str, now: dt.datetime, round_id: int | None = None) -> PublicState | None:
+    """The state behind the public pages of circle ``slug`` (and of its round ``round_id``), as an
+    anonymous visitor sees them; None when the circle (or that published round) does not exist.
+
+    Sources, each of which changes whenever something on a public page of the circle changes:
+    the circle's audit log (every round, proposal, screening and membership change is audited
+    with the circle id; rounds have no updated_at), the ledger head, the stored results and
+    award earmarks, the ballots of the circle's rounds (the round page shows turnout while voting
+    is open), and each published round's phase now (dates make pages change with no row change).
+    """
+    row = session.execute(_STATE_SQL, {"slug": slug}).first()
+    if row is None:
+        return None
+    circle_id = row[0]
+    rounds = session.execute(_ROUNDS_SQL, {"circle_id": circle_id}).all()
+    if round_id is not None and round_id not in {x.id for x in rounds}:
+        return None
+    (audit_id, audit_at, head_seq, head_at, results, tallied_at, earmarks, earmarked_at,
+     ballots, casts, cast_at) = row[1:]
+    phases = []
+    boundaries: list[dt.datetime] = []
+    for x in rounds:
+        dates = [_aware(d) for d in (x.published_at, x.submissions_open_at, x.submissions_close_at,
+                                      x.deliberation_open_at, x.voting_open_at, x.voting_close_at)]
+        phases.append((x.id, _phase(dates, now).value))
+        boundaries.extend(d for d in dates if d <= now)
+    parts = (circle_id, audit_id, head_seq or 0, results, earmarks, ballots, casts or 0, tuple(phases))
+    stamps = tuple(_aware(t) for t in (audit_at, head_at, tallied_at, earmarked_at, cast_at)) + tuple(boundaries)
+    return PublicState(circle_id=circle_id, phases=tuple(phases), parts=parts, stamps=stamps)
+
+
+def _aware(value: Any) -> Any:
+    """A timestamp from plain SQL as the driver gives it (SQLite: text in UTC; PostgreSQL: aware)."""
+    if value is None or isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
+def _phase(dates: Sequence[dt.datetime | None], now: dt.datetime) -> Phase:
+    """``Round.phase_at`` itself, applied to the raw dates (so the two can never disagree)."""
+    names = ("published_at", "submissions_open_at", "submissions_close_at", "deliberation_open_at",
+             "voting_open_at", "voting_close_at")
+    return Round.phase_at(SimpleNamespace(**dict(zip(names, dates))), now)  # type: ignore[arg-type]

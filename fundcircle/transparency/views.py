@@ -8,7 +8,7 @@ render. Nothing here writes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import render_template, request
@@ -17,6 +17,7 @@ from werkzeug.datastructures import MultiDict
 from fundcircle.auth.permissions import current_user
 from fundcircle.circles import queries as circle_queries
 from fundcircle.db import utcnow
+from fundcircle.errors import NotFound
 from fundcircle.extensions import db
 from fundcircle.ledger.models import TRANSACTION_KINDS
 from fundcircle.rounds import queries as round_queries
@@ -28,22 +29,27 @@ DEFAULT_PER_PAGE = 25
 PER_PAGE_RANGE = (5, 100)
 
 
-def _respond(html: str, fresh: caching.Freshness, status: int = 200):  # type: ignore[no-untyped-def]
-    from flask import make_response
-
-    response = make_response(html, status)
-    return caching.apply(response, fresh)
+def public_page(kind: str, slug: str, round_id: int | None, extra: list[Any],
+            render: Callable[[], tuple[str, int]]):  # type: ignore[no-untyped-def]
+    """Anonymous visitors: validators, 304 and shared renders (see caching.public_page); signed-in
+    visitors: a private render. ``render`` does the loading (and its 404s) itself."""
+    if not caching.is_anonymous():
+        return caching.private_page(*render())
+    state = caching.state_memo().get_or_load(
+        (slug, round_id), lambda: queries.public_state(db.session, slug, utcnow(), round_id))
+    if state is None:
+        raise NotFound("There is no such round in this circle." if round_id is not None else "There is no circle here.")
+    return caching.public_page(kind, [*extra, *state.parts], state.stamps, render)
 
 
 def results(slug: str, round_id: int):  # type: ignore[no-untyped-def]
+    return public_page("results", slug, round_id, [round_id], lambda: _render_results(slug, round_id))
+
+
+def _render_results(slug: str, round_id: int) -> tuple[str, int]:
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
-    user = current_user()
-    round_ = round_queries.round_or_404(db.session, circle, round_id, user)
+    round_ = round_queries.round_or_404(db.session, circle, round_id, current_user())
     now = utcnow()
-    parts, stamps = queries.circle_freshness_sources(db.session, circle.id, [round_], now)
-    fresh = caching.freshness("results", [round_.id, *parts], stamps)
-    if (early := caching.not_modified(fresh)) is not None:
-        return early
     view = queries.results_view(db.session, round_)
     chart = None
     awards: list[queries.AwardStatus] = []
@@ -56,12 +62,12 @@ def results(slug: str, round_id: int):  # type: ignore[no-untyped-def]
             description=(f"Bar chart of each proposal's {view.score_label.lower()} under the rule "
                          f"“{view.rule_name}”; funded proposals are drawn solid, the others hatched. "
                          f"The same figures are in the table below."))
-        awards = queries.ledger_award_statuses(db.session, circle.id, round_.id)
+        awards = queries.award_statuses(db.session, circle.id, round_.id)
     html = render_template(
         "transparency/results.html", circle=circle, round=round_, view=view, chart=chart, now=now,
         phase=round_.phase_at(now), Phase=Phase, awards={a.proposal_id: a for a in awards},
         format_score=queries.format_score, params_text=_params_text(view.params if view else {}))
-    return _respond(html, fresh)
+    return html, 200
 
 
 def _params_text(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -70,37 +76,34 @@ def _params_text(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def ledger(slug: str):  # type: ignore[no-untyped-def]
+    return public_page("ledger", slug, None, [], lambda: _render_ledger(slug))
+
+
+def _render_ledger(slug: str) -> tuple[str, int]:
+    from fundcircle import ledger as ledger_api
+
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
-    user = current_user()
     now = utcnow()
-    rounds = round_queries.visible_rounds(db.session, circle, user)
+    rounds = round_queries.visible_rounds(db.session, circle, current_user())
     public_rounds = [r for r in rounds if r.published_at is not None]
-    parts, stamps = queries.circle_freshness_sources(db.session, circle.id, public_rounds, now)
-    fresh = caching.freshness("ledger", [*parts, request.query_string], stamps)
-    if (early := caching.not_modified(fresh)) is not None:
-        return early
     filters, page, per_page, errors = parse_ledger_args(request.args, {r.id for r in public_rounds})
     context: dict[str, Any] = {"circle": circle, "rounds": public_rounds, "kinds": TRANSACTION_KINDS,
                                "kind_labels": queries.KIND_LABELS, "filters": filters, "errors": errors,
-                               "per_page": per_page, "now": now}
-    from fundcircle import ledger as ledger_api
-
-    context["head"] = ledger_api.head(db.session)
-    context["balances"] = ledger_api.circle_balances(db.session, circle.id, circle.currency)
+                               "per_page": per_page, "now": now, "head": ledger_api.head(db.session),
+                               "balances": ledger_api.circle_balances(db.session, circle.id, circle.currency)}
     if errors:
-        return _respond(render_template("transparency/ledger.html", page=None, notices=[], awards=[], **context),
-                        fresh, 400)
+        return render_template("transparency/ledger.html", page=None, notices=[], awards=[], **context), 400
     notices = []
     result = queries.ledger_page(db.session, circle, filters, page, per_page)
     if page > result.pages:
         notices.append(f"There is no page {page}; showing the last page, {result.pages}.")
         page = result.pages
         result = queries.ledger_page(db.session, circle, filters, page, per_page)
-    context["awards"] = queries.ledger_award_statuses(db.session, circle.id)
+    context["awards"] = queries.award_statuses(db.session, circle.id)
     context["round_titles"] = {r.id: r.title for r in public_rounds}
     html = render_template("transparency/ledger.html", page=result, notices=notices,
                            page_args=_page_args(filters, per_page), **context)
-    return _respond(html, fresh)
+    return html, 200
 
 
 def parse_ledger_args(args: MultiDict[str, str], round_ids: set[int]

@@ -83,8 +83,8 @@ def test_ledger_lists_every_transaction_with_running_balances_and_the_head(clien
     assert cells[-1] == f"{balances.earmarked_minor / 100:,.2f}"
     assert f"Transaction #{head.seq} , hash {head.hash_hex}" in text
     assert "fundcircle ledger verify" in text
-    # awards of the closed round, from the ledger
-    assert "Awards: decided → paid" in text and "Awarded (money set aside)" in text
+    # awards of the closed round, as the treasurer's reconciliation sees them
+    assert "Awards: decided → paid" in text and "Paid (matched)" in text and "Open Collective expense" in text
     # memos are the treasurer's notes, never published
     assert "bank-statement" not in html and "card contribution via Stripe" not in html
 
@@ -96,7 +96,8 @@ def test_ledger_filters_by_kind_round_and_dates(client, session, demo) -> None: 
     assert kinds and set(kinds) == {"Award"}
     assert "matching the filters" in html
     by_round = client.text(f"/c/{SLUG}/ledger?round={autumn.id}")
-    assert set(re.findall(r"<td><strong>([^<]+)</strong>", by_round)) == {"Award"}
+    round_kinds = set(re.findall(r"<td><strong>([^<]+)</strong>", by_round))
+    assert "Award" in round_kinds and round_kinds <= {"Award", "Payout", "Reversal"}
     assert f'<option value="{autumn.id}" selected>' in by_round
     today = utcnow().date()
     recent = client.text(f"/c/{SLUG}/ledger?from={(today - dt.timedelta(days=35)).isoformat()}&to={today}")
@@ -199,3 +200,47 @@ def test_signed_in_pages_are_never_cached_publicly(client, session, demo) -> Non
         assert "Cookie" in response.headers["Vary"]
     # the signed-in page carries the member's own controls, which must not reach a shared cache
     assert "Sign out" in client.text(f"/c/{SLUG}")
+
+
+def test_anonymous_renders_are_shared_until_the_data_changes(app, client, session, demo) -> None:  # type: ignore[no-untyped-def]
+    from flask import template_rendered
+
+    rendered: list[str] = []
+
+    def record(_sender, template, context, **_extra):  # type: ignore[no-untyped-def]
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        first = client.get(f"/c/{SLUG}/ledger")
+        second = client.get(f"/c/{SLUG}/ledger")
+        assert rendered.count("transparency/ledger.html") == 1  # the second came from the page cache
+        assert second.get_data() == first.get_data() and second.headers["ETag"] == first.headers["ETag"]
+        assert second.cache_control.public
+        ledger.record_contribution(session, demo["circle"], gross_minor=7_00, manual_reference="page-cache-test",
+                                   now=utcnow())
+        session.commit()
+        third = client.get(f"/c/{SLUG}/ledger")
+        assert rendered.count("transparency/ledger.html") == 2 and third.headers["ETag"] != first.headers["ETag"]
+        # a signed-in visitor never gets a shared render
+        other = type(client)(app)
+        other.sign_in("amara@riverside.example")
+        signed_in = other.get(f"/c/{SLUG}/ledger")
+        assert rendered.count("transparency/ledger.html") == 3 and "Sign out" in signed_in.get_data(as_text=True)
+    finally:
+        template_rendered.disconnect(record, app)
+
+
+def test_the_state_memo_delays_a_change_by_at_most_its_ttl(app, client, session, demo) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    app.config["PUBLIC_STATE_TTL_S"] = 0.3
+    app.extensions.pop("fundcircle.statememo", None)
+    first = client.get(f"/c/{SLUG}/ledger")
+    ledger.record_contribution(session, demo["circle"], gross_minor=9_00, manual_reference="memo-test", now=utcnow())
+    session.commit()
+    within = client.get(f"/c/{SLUG}/ledger")
+    assert within.headers["ETag"] == first.headers["ETag"]  # inside the TTL: the memoised state
+    time.sleep(0.35)
+    after = client.get(f"/c/{SLUG}/ledger")
+    assert after.headers["ETag"] != first.headers["ETag"] and "9.00" in after.get_data(as_text=True)
