@@ -229,9 +229,10 @@ def _b(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-#: above this many seals, rows are streamed (server-side cursors on PostgreSQL) instead of fetched
-#: at once; below it the extra round trips cost more than the memory saved
-STREAM_ABOVE_SEALS = 50_000
+#: above this many rows (headers or postings), rows are streamed (server-side cursors on
+#: PostgreSQL) instead of fetched at once; below it the extra round trips cost more than the
+#: memory saved
+STREAM_ABOVE_ROWS = 150_000
 
 
 def _stream(conn: sa.Connection, sql: str, big: bool) -> Iterator[Any]:
@@ -256,20 +257,73 @@ def _stream(conn: sa.Connection, sql: str, big: bool) -> Iterator[Any]:
         cursor.close()
 
 
+_SQL_MAX_SEQ = "SELECT max(seq) FROM ledger_seal"
+
+
+def _fetch_all(conn: sa.Connection, sqls: list[str]) -> list[list[Any]]:
+    """All rows of each statement. On PostgreSQL the statements travel as one multi-statement
+    query (one round trip instead of one each: verify runs after every step of the model test)."""
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        import psycopg
+
+        cursor = psycopg.ClientCursor(dbapi)
+        try:
+            cursor.execute("; ".join(sqls))
+            results = [cursor.fetchall()]
+            while cursor.nextset():
+                results.append(cursor.fetchall())
+        finally:
+            cursor.close()
+        if len(results) != len(sqls):  # pragma: no cover - one result set per statement
+            raise RuntimeError(f"expected {len(sqls)} result sets, got {len(results)}")
+        return results
+    results = []
+    for sql in sqls:
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql)
+            results.append(cursor.fetchall())
+        finally:
+            cursor.close()
+    return results
+
+
+def _checker(account_rows: list[Any], reversed_rows: list[Any]) -> _Checker:
+    accounts = {r[0]: _Account(r[1], json_string(r[1]), r[2], r[3] == "credit", bool(r[4])) for r in account_rows}
+    return _Checker(accounts, {r[0] for r in reversed_rows})
+
+
 def _setup(conn: sa.Connection) -> _Checker:
-    accounts = {
-        r[0]: _Account(r[1], json_string(r[1]), r[2], r[3] == "credit", bool(r[4]))
-        for r in conn.exec_driver_sql(_SQL_ACCOUNTS)
-    }
-    reversed_ids = {r[0] for r in conn.exec_driver_sql(_SQL_REVERSED)}
-    return _Checker(accounts, reversed_ids)
+    return _checker(*_fetch_all(conn, [_SQL_ACCOUNTS, _SQL_REVERSED]))
+
+
+def _read_small(conn: sa.Connection) -> tuple[_Checker, list[Any], list[Any]] | None:
+    """The whole ledger in one round trip when it is small (at most ``STREAM_ABOVE_ROWS`` headers
+    and postings), else None (the caller streams)."""
+    if conn.dialect.name == "sqlite":  # no round trips to save; ask for the size first
+        if (conn.exec_driver_sql(_SQL_MAX_SEQ).scalar() or 0) > STREAM_ABOVE_ROWS // 3:
+            return None
+        account_rows, reversed_rows, postings, headers = _fetch_all(
+            conn, [_SQL_ACCOUNTS, _SQL_REVERSED, _SQL_POSTINGS, _SQL_HEADERS])
+    else:
+        limit = f" LIMIT {STREAM_ABOVE_ROWS + 1}"
+        account_rows, reversed_rows, postings, headers = _fetch_all(
+            conn, [_SQL_ACCOUNTS, _SQL_REVERSED, _SQL_POSTINGS + limit, _SQL_HEADERS + limit])
+        if len(postings) > STREAM_ABOVE_ROWS or len(headers) > STREAM_ABOVE_ROWS:
+            return None
+    return _checker(account_rows, reversed_rows), postings, headers
 
 
 def _fast_pass(conn: sa.Connection) -> VerifyReport:
-    checker = _setup(conn)
-    big = (conn.exec_driver_sql("SELECT max(seq) FROM ledger_seal").scalar() or 0) > STREAM_ABOVE_SEALS
-    postings = _stream(conn, _SQL_POSTINGS, big)
-    headers = _stream(conn, _SQL_HEADERS, big)
+    small = _read_small(conn)
+    if small is None:
+        checker = _setup(conn)
+        postings: Iterator[Any] = _stream(conn, _SQL_POSTINGS, True)
+        headers: Iterator[Any] = _stream(conn, _SQL_HEADERS, True)
+    else:
+        checker, posting_rows, header_rows = small
+        postings, headers = iter(posting_rows), iter(header_rows)
     try:
         pending = next(postings, None)
         for tx_id, key, kind, eff, reverses_id, seq, prev_hash, stored_hash in headers:
@@ -286,8 +340,9 @@ def _fast_pass(conn: sa.Connection) -> VerifyReport:
         if pending is not None:
             raise _OutOfOrder
     finally:
-        headers.close()
-        postings.close()
+        if small is None:
+            headers.close()  # type: ignore[attr-defined]
+            postings.close()  # type: ignore[attr-defined]
     return checker.finish()
 
 
@@ -347,16 +402,27 @@ class AccountBalance:
     debit_balance_minor: int
 
 
-def _sealed_sums(session: Session, where: Any = None) -> Iterable[Any]:
-    a, p, s = LedgerAccount.__table__, LedgerPosting.__table__, LedgerSeal.__table__
-    sealed = sa.select(p.c.account_id, sa.func.sum(p.c.amount_minor).label("total")).join(
-        s, s.c.transaction_id == p.c.transaction_id).group_by(p.c.account_id).subquery()
-    q = sa.select(a.c.key, a.c.kind, a.c.circle_id, a.c.currency, a.c.normal_side,
-                  sa.func.coalesce(sealed.c.total, 0).label("total")).outerjoin(
-        sealed, sealed.c.account_id == a.c.id).order_by(a.c.circle_id, a.c.key)
-    if where is not None:
-        q = q.where(where)
-    return session.execute(q)
+#: each account with the running balance of its latest *sealed* posting
+_SQL_LATEST_BALANCES = (
+    "SELECT a.key, a.kind, a.circle_id, a.currency, a.normal_side, COALESCE((SELECT p.balance_after_minor "
+    "FROM ledger_posting p WHERE p.account_id = a.id AND EXISTS (SELECT 1 FROM ledger_seal s "
+    "WHERE s.transaction_id = p.transaction_id) ORDER BY p.id DESC LIMIT 1), 0) AS total FROM ledger_account a ")
+_BALANCES_ALL = sa.text(_SQL_LATEST_BALANCES + "ORDER BY a.circle_id, a.key")
+_BALANCES_OF_CIRCLE = sa.text(_SQL_LATEST_BALANCES + "WHERE a.circle_id = :circle_id ORDER BY a.key")
+_BALANCE_OF_KEY = sa.text(_SQL_LATEST_BALANCES + "WHERE a.key = :key")
+
+
+def _sealed_sums(session: Session, statement: Any, params: dict[str, Any]) -> Iterable[Any]:
+    """Each account with its balance: the running balance of its latest *sealed* posting.
+
+    O(log n) per account through ``ix_ledger_posting_account_id_id`` (instead of summing the
+    account's whole history): ``post()`` writes ``balance_after_minor`` under the writer lock,
+    the posting trigger checks that it continues the account, and ``verify`` recomputes every one
+    from the amounts. Postings of an unsealed transaction (possible only in a damaged SQLite
+    database; PostgreSQL refuses to commit them) are skipped. The statements are built once:
+    building a SQLAlchemy select per call cost more than running it.
+    """
+    return session.execute(statement, params)
 
 
 def _to_balance(row: Any) -> AccountBalance:
@@ -369,7 +435,7 @@ def balance(session: Session, account_key: str) -> Money:
     """The natural-side balance of one account over sealed postings. Raises NotFound."""
     from fundcircle.errors import NotFound
 
-    rows = list(_sealed_sums(session, LedgerAccount.__table__.c.key == account_key))
+    rows = list(_sealed_sums(session, _BALANCE_OF_KEY, {"key": account_key}))
     if not rows:
         raise NotFound(f"ledger account {account_key} does not exist")
     return _to_balance(rows[0]).balance
@@ -377,8 +443,9 @@ def balance(session: Session, account_key: str) -> Money:
 
 def account_balances(session: Session, circle_id: int | None = None) -> list[AccountBalance]:
     """Every account (of one circle, or all), sorted by circle and key."""
-    where = None if circle_id is None else LedgerAccount.__table__.c.circle_id == circle_id
-    return [_to_balance(r) for r in _sealed_sums(session, where)]
+    if circle_id is None:
+        return [_to_balance(r) for r in _sealed_sums(session, _BALANCES_ALL, {})]
+    return [_to_balance(r) for r in _sealed_sums(session, _BALANCES_OF_CIRCLE, {"circle_id": circle_id})]
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,23 @@ from fundcircle.errors import NotFound, RuleViolation, ValidationError
 from fundcircle.ledger import accounts as chart
 from fundcircle.ledger.models import LedgerTransaction
 from fundcircle.ledger.money import Money, format_money
-from fundcircle.ledger.posting import InsufficientFunds, Leg, Posted, ensure_account, post, reverse
+from fundcircle.ledger.posting import (
+    InsufficientFunds,
+    Leg,
+    Posted,
+    ensure_account,
+    ensure_accounts,
+    post,
+    reverse,
+)
 from fundcircle.proposals.models import Proposal
 from fundcircle.rounds.models import Round
 
 
 def ensure_circle_accounts(session: Session, circle: Circle, *, now: dt.datetime) -> None:
     """Create the circle's standard accounts (in its currency) if missing. Flushes."""
-    for spec in chart.standard_accounts(circle.id):
-        ensure_account(session, spec, circle_id=circle.id, currency=circle.currency, now=now)
+    ensure_accounts(session, chart.standard_accounts(circle.id), circle_id=circle.id, currency=circle.currency,
+                    now=now)
 
 
 def record_contribution(

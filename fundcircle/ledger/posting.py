@@ -178,26 +178,37 @@ def ensure_account(session: Session, spec: AccountSpec, *, circle_id: int | None
     Raises CurrencyMismatch when it exists with another currency, ValidationError when it exists
     with another kind or circle (a key names one account forever).
     """
-    found = load_accounts(session, [spec.key]).get(spec.key)
-    if found is None:
+    return ensure_accounts(session, [spec], circle_id=circle_id, currency=currency, now=now)[0]
+
+
+def ensure_accounts(session: Session, specs: Sequence[AccountSpec], *, circle_id: int | None, currency: str,
+                    now: dt.datetime) -> list[AccountInfo]:
+    """``ensure_account`` for several accounts: one lookup for all of them, and the writer lock
+    plus a second lookup only when some are missing (another writer may have created them)."""
+    keys = [spec.key for spec in specs]
+    found = load_accounts(session, keys)
+    if len(found) < len(set(keys)):
         acquire_writer_lock(session)  # account creation and posting share one writer
-        found = load_accounts(session, [spec.key]).get(spec.key)
-    if found is None:
-        normal_side = NORMAL_SIDE_OF_KIND[spec.kind]
-        new_id = session.execute(
-            sa.insert(_account).values(circle_id=circle_id, key=spec.key, kind=spec.kind,
-                                       normal_side=normal_side, currency=currency,
-                                       floor_zero=spec.floor_zero, created_at=now).returning(_account.c.id)
-        ).scalar_one()
-        found = AccountInfo(new_id, spec.key, circle_id, currency, normal_side, spec.floor_zero)
-        _cache(session)[spec.key] = found
-        return found
-    if found.currency != currency:
-        raise CurrencyMismatch(f"account {spec.key} is in {found.currency}, not {currency}")
-    if found.circle_id != circle_id or found.floor_zero != spec.floor_zero or \
-            found.normal_side != NORMAL_SIDE_OF_KIND[spec.kind]:
-        raise ValidationError(f"account {spec.key} already exists with other properties")
-    return found
+        found = load_accounts(session, keys)
+    result = []
+    for spec in specs:
+        info = found.get(spec.key)
+        if info is None:
+            normal_side = NORMAL_SIDE_OF_KIND[spec.kind]
+            new_id = session.execute(
+                sa.insert(_account).values(circle_id=circle_id, key=spec.key, kind=spec.kind,
+                                           normal_side=normal_side, currency=currency,
+                                           floor_zero=spec.floor_zero, created_at=now).returning(_account.c.id)
+            ).scalar_one()
+            info = found[spec.key] = _cache(session)[spec.key] = AccountInfo(
+                new_id, spec.key, circle_id, currency, normal_side, spec.floor_zero)
+        elif info.currency != currency:
+            raise CurrencyMismatch(f"account {spec.key} is in {info.currency}, not {currency}")
+        elif info.circle_id != circle_id or info.floor_zero != spec.floor_zero or \
+                info.normal_side != NORMAL_SIDE_OF_KIND[spec.kind]:
+            raise ValidationError(f"account {spec.key} already exists with other properties")
+        result.append(info)
+    return result
 
 
 # -- the writer lock -------------------------------------------------------------------------------
@@ -312,9 +323,28 @@ def acquire_writer_lock(session: Session) -> sa.Connection:
             conn.exec_driver_sql(_SQLITE_TAKE_WRITE_LOCK)
         return conn
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and not _lock_held(session):
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)" % LEDGER_LOCK_ID)
+        session.info[_LOCK_HELD] = session.get_nested_transaction() or session.get_transaction()
     return conn
+
+
+_LOCK_HELD = "fundcircle.ledger.lock_held"
+
+
+def _lock_held(session: Session) -> bool:
+    """Whether this session's current transaction already took the advisory lock: it is held to
+    the end of the transaction (or of the savepoint it was taken in, if that rolls back), and one
+    round trip per ``post()`` is worth saving when an operation posts several times."""
+    held = session.info.get(_LOCK_HELD)
+    if held is None:
+        return False
+    current = session.get_nested_transaction() or session.get_transaction()
+    while current is not None:
+        if current is held:
+            return held.is_active
+        current = current.parent
+    return False
 
 
 # -- post ------------------------------------------------------------------------------------------
@@ -339,7 +369,13 @@ def _natural(balance_minor: int, normal_side: str) -> int:
 
 
 def _flush_pending(session: Session) -> None:
-    if session.new or session.dirty or session.deleted:
+    """Flush pending ORM changes (a circle added just before its first post) so the raw statements
+    below see them; ``_is_clean`` skips building the dirty set, the costly part of the check."""
+    is_clean = getattr(session, "_is_clean", None)
+    if is_clean is not None:
+        if not is_clean():
+            session.flush()
+    elif session.new or session.dirty or session.deleted:
         session.flush()
 
 
@@ -387,6 +423,16 @@ def post(
 
     Flushes (writes header, postings, seal in the caller's transaction); never commits.
     """
+    return _post(session, circle_id=circle_id, kind=kind, idempotency_key=idempotency_key, legs=legs, now=now,
+                 effective_on=effective_on, memo=memo, actor_id=actor_id, reverses_id=reverses_id,
+                 external_source=external_source, external_id=external_id, checked_reversal_seq=None)
+
+
+def _post(session: Session, *, circle_id: int | None, kind: str, idempotency_key: str, legs: Sequence[Leg],
+          now: dt.datetime, effective_on: dt.date | None, memo: str, actor_id: int | None, reverses_id: int | None,
+          external_source: str | None, external_id: str | None, checked_reversal_seq: int | None) -> Posted:
+    """``post()``; ``checked_reversal_seq`` is the seq of ``reverses_id`` when ``reverse()`` already
+    checked, under the writer lock, that it is sealed, not reversed, and negated by ``legs``."""
     if now.tzinfo is None:
         raise ValidationError("now must be timezone-aware")
     if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
@@ -430,18 +476,16 @@ def post(
         return _post_locked(session, raw, circle_id=circle_id, kind=kind, idempotency_key=idempotency_key,
                             legs=legs, keys=keys, triples=triples, posting_json=posting_json, digest=digest, now=now,
                             effective_on=effective_on, effective_iso=effective_iso, memo=memo, actor_id=actor_id,
-                            reverses_id=reverses_id, external_source=external_source, external_id=external_id)
+                            reverses_id=reverses_id, external_source=external_source, external_id=external_id,
+                            checked_reversal_seq=checked_reversal_seq)
     finally:
         raw.cursor.close()
 
 
-def _existing(raw: _Raw, idempotency_key: str, digest: bytes) -> Posted | None:
-    """The transaction already posted under this key (a replay), or None; IdempotencyConflict when
-    the key was used for a different request."""
-    existing = raw.one(_SQL_BY_KEY, (idempotency_key,))
-    if existing is None:
-        return None
-    existing_id, existing_digest, existing_seq, existing_hash = existing
+def _replay(found: Any, idempotency_key: str, digest: bytes) -> Posted:
+    """The Posted of the transaction already stored under this key (a ``_SQL_BY_KEY`` row), or
+    IdempotencyConflict when the key was used for a different request."""
+    existing_id, existing_digest, existing_seq, existing_hash = found
     if bytes(existing_digest) != digest:
         raise IdempotencyConflict(
             f"idempotency key {idempotency_key!r} was already used for a different transaction "
@@ -449,6 +493,13 @@ def _existing(raw: _Raw, idempotency_key: str, digest: bytes) -> Posted | None:
     if existing_seq is None:  # only possible in a damaged database (SQLite, bypassed post())
         raise LedgerIntegrityError(f"transaction #{existing_id} ({idempotency_key}) was never sealed")
     return Posted(existing_id, existing_seq, bytes(existing_hash).hex(), idempotency_key, replayed=True)
+
+
+def _existing(raw: _Raw, idempotency_key: str, digest: bytes) -> Posted | None:
+    """The transaction already posted under this key (a replay), or None; IdempotencyConflict when
+    the key was used for a different request."""
+    found = raw.one(_SQL_BY_KEY, (idempotency_key,))
+    return None if found is None else _replay(found, idempotency_key, digest)
 
 
 def _tip_state(session: Session, raw: _Raw) -> _TipState:
@@ -461,57 +512,77 @@ def _tip_state(session: Session, raw: _Raw) -> _TipState:
     return state
 
 
+def _balances_sql(account_ids: list[int]) -> str:
+    """One statement returning ``(account_id, latest balance_after_minor or NULL)`` per account,
+    O(log n) each; the ids are also passed as parameters, in order."""
+    return " UNION ALL ".join(f"SELECT {int(a)}, {_SQL_BALANCE_OF}" for a in account_ids)
+
+
 def _load_balances(raw: _Raw, state: _TipState, account_ids: list[int]) -> None:
-    """Fill ``state.balances`` for accounts not cached yet: one statement, O(log n) per account."""
+    """Fill ``state.balances`` for accounts not cached yet: one statement."""
     missing = [a for a in account_ids if a not in state.balances]
     if not missing:
         return
-    sql = " UNION ALL ".join(f"SELECT {int(a)}, {_SQL_BALANCE_OF}" for a in missing)
-    raw.cursor.execute(raw.sql(sql), missing)
+    raw.cursor.execute(raw.sql(_balances_sql(missing)), missing)
     for account_id, balance_minor in raw.cursor.fetchall():
         state.balances[int(account_id)] = 0 if balance_minor is None else balance_minor
+
+
+def _check_accounts(accounts: dict[str, AccountInfo], legs: Sequence[Leg], circle_id: int | None) -> None:
+    for leg in legs:
+        acct = accounts.get(leg.account_key)
+        if acct is None:
+            raise NotFound(f"ledger account {leg.account_key} does not exist")
+        if acct.currency != leg.amount.currency:
+            raise CurrencyMismatch(f"leg on {acct.key} is in {leg.amount.currency}; "
+                                   f"the account is in {acct.currency}")
+        if acct.circle_id != circle_id:
+            raise ValidationError(f"account {acct.key} belongs to another circle")
+
+
+def _posting_rows(accounts: dict[str, AccountInfo], legs: Sequence[Leg], balances: dict[int, int],
+                  kind: str) -> list[list[Any]]:
+    """``[None, account_id, currency, amount, balance_after]`` per leg; InsufficientFunds when a
+    floor account would go below zero."""
+    rows = []
+    for leg in legs:
+        acct = accounts[leg.account_key]
+        before = balances.get(acct.id, 0)
+        after = before + leg.amount.amount_minor
+        if acct.floor_zero and _natural(after, acct.normal_side) < 0:
+            available = _natural(before, acct.normal_side)
+            taken = -_natural(leg.amount.amount_minor, acct.normal_side)
+            cur = acct.currency
+            raise InsufficientFunds(
+                f"{acct.key} cannot go below zero: it holds {format_money(available, cur)}, this "
+                f"{kind} takes {format_money(taken, cur)}, short by {format_money(taken - available, cur)}",
+                account_key=acct.key, currency=cur, available_minor=available, requested_minor=taken)
+        rows.append([None, acct.id, acct.currency, leg.amount.amount_minor, after])
+    return rows
 
 
 def _post_locked(session: Session, raw: _Raw, *, circle_id: int | None, kind: str, idempotency_key: str,
                  legs: Sequence[Leg], keys: list[str], triples: list[tuple[str, str, int]], posting_json: list[str],
                  digest: bytes, now: dt.datetime, effective_on: dt.date, effective_iso: str, memo: str,
                  actor_id: int | None, reverses_id: int | None, external_source: str | None,
-                 external_id: str | None) -> Posted:
+                 external_id: str | None, checked_reversal_seq: int | None) -> Posted:
     """The part of ``post()`` that runs under the writer lock."""
+    header = (circle_id, idempotency_key, digest, kind, raw.binds.date(effective_on), raw.binds.ts(now), memo,
+              reverses_id, external_source, external_id, actor_id)
+    if raw.pg:
+        return _post_locked_pg(session, raw, header=header, legs=legs, keys=keys, triples=triples,
+                               posting_json=posting_json, effective_iso=effective_iso,
+                               checked_reversal_seq=checked_reversal_seq)
     state = _tip_state(session, raw)
     try:
         accounts = load_accounts(session, keys)
-        for leg in legs:
-            acct = accounts.get(leg.account_key)
-            if acct is None:
-                raise NotFound(f"ledger account {leg.account_key} does not exist")
-            if acct.currency != leg.amount.currency:
-                raise CurrencyMismatch(f"leg on {acct.key} is in {leg.amount.currency}; "
-                                       f"the account is in {acct.currency}")
-            if acct.circle_id != circle_id:
-                raise ValidationError(f"account {acct.key} belongs to another circle")
-
-        reverses_seq: int | None = None
-        if reverses_id is not None:
+        _check_accounts(accounts, legs, circle_id)
+        reverses_seq = checked_reversal_seq
+        if reverses_id is not None and reverses_seq is None:
             reverses_seq = _check_reversal(session, reverses_id, triples)
-
         # Floors, against the running balances of the current tip (under the lock).
         _load_balances(raw, state, [accounts[k].id for k in keys])
-        balances = state.balances
-        rows = []
-        for leg in legs:
-            acct = accounts[leg.account_key]
-            before = balances[acct.id]
-            after = before + leg.amount.amount_minor
-            if acct.floor_zero and _natural(after, acct.normal_side) < 0:
-                available = _natural(before, acct.normal_side)
-                taken = -_natural(leg.amount.amount_minor, acct.normal_side)
-                cur = acct.currency
-                raise InsufficientFunds(
-                    f"{acct.key} cannot go below zero: it holds {format_money(available, cur)}, this "
-                    f"{kind} takes {format_money(taken, cur)}, short by {format_money(taken - available, cur)}",
-                    account_key=acct.key, currency=cur, available_minor=available, requested_minor=taken)
-            rows.append([None, acct.id, acct.currency, leg.amount.amount_minor, after])
+        rows = _posting_rows(accounts, legs, state.balances, kind)
     except FundcircleError:
         # A replay (or a conflicting reuse of the key) is answered as such whatever else changed
         # since: e.g. a replayed award whose pot is empty now must return the original.
@@ -522,10 +593,8 @@ def _post_locked(session: Session, raw: _Raw, *, circle_id: int | None, kind: st
 
     seq = state.seq + 1
     prev_hash = state.hash
-    recorded_at = raw.binds.ts(now)
     try:
-        inserted = raw.one(_SQL_INSERT_TX, (circle_id, idempotency_key, digest, kind, raw.binds.date(effective_on),
-                                            recorded_at, memo, reverses_id, external_source, external_id, actor_id))
+        inserted = raw.one(_SQL_INSERT_TX, header)
         if inserted is None:  # the key exists: nothing was written
             replay = _existing(raw, idempotency_key, digest)
             if replay is None:  # pragma: no cover - the conflict target is the key's unique index
@@ -537,16 +606,102 @@ def _post_locked(session: Session, raw: _Raw, *, circle_id: int | None, kind: st
         raw.many(_SQL_INSERT_POSTING, rows)
         digest_hash = _sha256((prev_hash or b"") + canonical_bytes_fast(
             seq, _encode_str(idempotency_key), _encode_str(kind), effective_iso, reverses_seq, posting_json)).digest()
-        raw.run(_SQL_INSERT_SEAL, (seq, tx_id, prev_hash, digest_hash, ENCODING_VERSION, recorded_at))
+        raw.run(_SQL_INSERT_SEAL, (seq, tx_id, prev_hash, digest_hash, ENCODING_VERSION, header[5]))
     except BaseException:
         # what the database holds now is unknown until the caller rolls back
         session.info.pop(_TIP_STATE, None)
         raise
+    balances = state.balances
     for row in rows:
         balances[row[1]] = row[4]
     state.seq = seq
     state.hash = digest_hash
     return Posted(tx_id, seq, digest_hash.hex(), idempotency_key, replayed=False)
+
+
+_PG_CURRENT_TX = "currval(pg_get_serial_sequence('ledger_transaction', 'id'))"
+_SQL_INSERT_SEAL_PG = (f"INSERT INTO ledger_seal (seq, transaction_id, prev_hash, hash, encoding_version, sealed_at) "
+                       f"VALUES (%s, {_PG_CURRENT_TX}, %s, %s, %s, %s)")
+#: tip, the key's transaction and each account's running balance, in one row
+_SQL_READ_PG = (
+    "SELECT tip.seq, tip.hash, t.id, t.request_digest, s.seq, s.hash{balances} FROM (SELECT 1) AS one "
+    "LEFT OUTER JOIN (SELECT seq, hash FROM ledger_seal ORDER BY seq DESC LIMIT 1) AS tip ON true "
+    "LEFT OUTER JOIN ledger_transaction t ON t.idempotency_key = %s "
+    "LEFT OUTER JOIN ledger_seal s ON s.transaction_id = t.id")
+
+
+def _post_locked_pg(session: Session, raw: _Raw, *, header: tuple[Any, ...], legs: Sequence[Leg], keys: list[str],
+                    triples: list[tuple[str, str, int]], posting_json: list[str], effective_iso: str,
+                    checked_reversal_seq: int | None) -> Posted:
+    """PostgreSQL: two network round trips under the writer lock instead of five.
+
+    One statement reads the tip, the key's transaction and the running balances; one multi-statement
+    query (client-side binding, so several statements travel in one message) writes header,
+    postings and seal, the postings and seal naming the header through ``currval`` of its id
+    sequence (this session's own last id, so no other writer can interfere).
+    """
+    circle_id, idempotency_key, digest, kind = header[0], header[1], header[2], header[3]
+    reverses_id = header[7]
+    accounts = load_accounts(session, keys)
+    known = [accounts[k].id for k in keys if k in accounts]
+    balance_cols = "".join(f", {_SQL_BALANCE_OF.replace('?', '%s')}" for _ in known)
+    cursor = raw.cursor
+    cursor.execute(_SQL_READ_PG.format(balances=balance_cols), (*known, idempotency_key))
+    row = cursor.fetchone()
+    tip_seq, tip_hash, found = row[0], row[1], row[2:6]
+    if found[0] is not None:  # replay or conflict first, whatever else changed since
+        return _replay(found, idempotency_key, digest)
+    balances = {a: b for a, b in zip(known, row[6:]) if b is not None}
+    _check_accounts(accounts, legs, circle_id)
+    reverses_seq = checked_reversal_seq
+    if reverses_id is not None and reverses_seq is None:
+        reverses_seq = _check_reversal(session, reverses_id, triples)
+    rows = _posting_rows(accounts, legs, balances, kind)
+
+    seq, prev_hash = (1, None) if tip_seq is None else (tip_seq + 1, bytes(tip_hash))
+    digest_hash = _sha256((prev_hash or b"") + canonical_bytes_fast(
+        seq, _encode_str(idempotency_key), _encode_str(kind), effective_iso, reverses_seq, posting_json)).digest()
+    values = ", ".join(f"({_PG_CURRENT_TX}, %s, %s, %s, %s)" for _ in rows)
+    sql = (f"{raw.sql(_SQL_INSERT_TX)}; INSERT INTO ledger_posting (transaction_id, account_id, currency, "
+           f"amount_minor, balance_after_minor) VALUES {values}; {_SQL_INSERT_SEAL_PG}")
+    params = [*header]
+    for r in rows:
+        params.extend(r[1:])
+    params.extend((seq, prev_hash, digest_hash, ENCODING_VERSION, header[5]))
+    writer = _pg_client_cursor(cursor.connection)
+    try:
+        writer.execute(sql, params)
+        inserted = writer.fetchone()  # the first statement's result: the header's id
+    finally:
+        writer.close()
+    if inserted is None:  # pragma: no cover - the key was looked up under the lock
+        raise LedgerIntegrityError(f"idempotency key {idempotency_key!r} appeared under the writer lock")
+    return Posted(inserted[0], seq, digest_hash.hex(), idempotency_key, replayed=False)
+
+
+def _read_many(raw: _Raw, statements: list[tuple[str, tuple[Any, ...]]]) -> list[list[Any]]:
+    """The rows of each statement; on PostgreSQL all in one round trip (a multi-statement query)."""
+    if not raw.pg:
+        results = []
+        for sql, params in statements:
+            raw.cursor.execute(sql, params)
+            results.append(raw.cursor.fetchall())
+        return results
+    cursor = _pg_client_cursor(raw.cursor.connection)
+    try:
+        cursor.execute("; ".join(raw.sql(sql) for sql, _ in statements), [p for _, ps in statements for p in ps])
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    finally:
+        cursor.close()
+    return results
+
+
+def _pg_client_cursor(connection: Any) -> Any:
+    import psycopg
+
+    return psycopg.ClientCursor(connection)
 
 
 def _check_reversal(session: Session, reverses_id: int, triples: list[tuple[str, str, int]]) -> int:
@@ -591,21 +746,38 @@ def reverse(session: Session, transaction_id: int, *, now: dt.datetime, actor_id
     cancelling an award whose earmark was already paid out). Flushes, never commits.
     """
     _flush_pending(session)
-    acquire_writer_lock(session)
-    original = session.execute(sa.select(_tx.c.id, _tx.c.circle_id).where(_tx.c.id == transaction_id)).first()
-    if original is None:
-        raise NotFound(f"ledger transaction #{transaction_id} does not exist")
-    prior = session.execute(
-        sa.select(_tx.c.id, _tx.c.idempotency_key, _seal.c.seq, _seal.c.hash)
-        .select_from(_tx.join(_seal, _seal.c.transaction_id == _tx.c.id))
-        .where(_tx.c.reverses_id == transaction_id)
-    ).first()
-    if prior is not None:
-        return Posted(prior.id, prior.seq, bytes(prior.hash).hex(), prior.idempotency_key, replayed=True)
-    legs = [Leg(k, Money(-a, c)) for k, c, a in _postings_of(session, transaction_id)]
-    return post(session, circle_id=original.circle_id, kind="reversal", idempotency_key=f"reversal:{transaction_id}",
-                legs=legs, now=now, effective_on=effective_on, memo=memo or f"reversal of #{transaction_id}",
-                actor_id=actor_id, reverses_id=transaction_id)
+    conn = acquire_writer_lock(session)
+    raw = _Raw(conn)
+    try:
+        # under the lock: the original, its seal, a reversal of it if there is one, its postings
+        targets, postings = _read_many(raw, [(_SQL_REVERSAL_TARGET, (transaction_id,)),
+                                             (_SQL_POSTINGS_OF, (transaction_id,))])
+        found = targets[0] if targets else None
+        if found is None:
+            raise NotFound(f"ledger transaction #{transaction_id} does not exist")
+        circle_id, original_seq, prior_id, prior_key, prior_seq, prior_hash = found
+        if prior_id is not None:
+            if prior_seq is None:  # only possible in a damaged database (SQLite, bypassed post())
+                raise LedgerIntegrityError(f"reversal #{prior_id} of #{transaction_id} was never sealed")
+            return Posted(prior_id, prior_seq, bytes(prior_hash).hex(), prior_key, replayed=True)
+        if original_seq is None:
+            raise RuleViolation(f"ledger transaction #{transaction_id} is not sealed")
+        legs = [Leg(k, Money(-a, c)) for k, c, a in postings]
+    finally:
+        raw.cursor.close()
+    return _post(session, circle_id=circle_id, kind="reversal", idempotency_key=f"reversal:{transaction_id}",
+                 legs=legs, now=now, effective_on=effective_on, memo=memo or f"reversal of #{transaction_id}",
+                 actor_id=actor_id, reverses_id=transaction_id, external_source=None, external_id=None,
+                 checked_reversal_seq=int(original_seq))
+
+
+_SQL_REVERSAL_TARGET = (
+    "SELECT t.circle_id, s.seq, r.id, r.idempotency_key, rs.seq, rs.hash FROM ledger_transaction t "
+    "LEFT OUTER JOIN ledger_seal s ON s.transaction_id = t.id "
+    "LEFT OUTER JOIN ledger_transaction r ON r.reverses_id = t.id "
+    "LEFT OUTER JOIN ledger_seal rs ON rs.transaction_id = r.id WHERE t.id = ?")
+_SQL_POSTINGS_OF = ("SELECT a.key, p.currency, p.amount_minor FROM ledger_posting p "
+                    "JOIN ledger_account a ON a.id = p.account_id WHERE p.transaction_id = ? ORDER BY p.id")
 
 
 # -- retries at the unit-of-work boundary ----------------------------------------------------------

@@ -122,3 +122,23 @@ def test_replay_of_a_key_from_another_session_is_found_by_the_insert(sessions: s
     finally:
         a.close()
         b.close()
+
+
+def test_verify_streams_a_ledger_too_big_to_fetch_at_once(db_session: Session, world: World,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the threshold verify streams rows (server-side cursors on PostgreSQL) instead of
+    fetching the ledger in one round trip; both paths must agree, including on a broken ledger."""
+    from fundcircle.ledger import checks
+
+    c = world.circle.id
+    for i in range(5):
+        _fund(db_session, c, f"s{i}", 10_00 + i)
+    _take(db_session, c, "t", 3_00)
+    db_session.commit()
+    small = verify(db_session)
+    monkeypatch.setattr(checks, "STREAM_ABOVE_ROWS", 3)
+    streamed = verify(db_session)
+    assert small.ok and streamed.ok, (small.problems, streamed.problems)
+    assert (streamed.transactions, streamed.postings, streamed.head) == (small.transactions, small.postings, small.head)
+    assert streamed.transactions == 6
+
