@@ -117,7 +117,6 @@ def _autumn_awards(ctx: DemoContext) -> list[Any]:
     """The autumn round's earmarked awards; tallies the round through the voting operations first
     when the voting demo has not (members approve the proposals they like before voting closes)."""
     from fundcircle.voting import operations as voting_ops
-    from fundcircle.voting.models import Award
 
     autumn = ctx.rounds["autumn"]
     if voting_ops.stored_result(ctx.session, autumn.id) is None:

@@ -142,12 +142,13 @@ def stored_transactions(session: Session, circle_id: int) -> list[OCTransaction]
                           expense_public_id=r[14], expense_legacy_id=r[15], description=r[16]) for r in rows]
 
 
-def current_report(session: Session, circle_id: int) -> Report:
-    """Reconcile what is stored now (awards, payouts, ledger, imported OC transactions)."""
+def current_report(session: Session, circle_id: int, *, transactions: list[OCTransaction] | None = None) -> Report:
+    """Reconcile what is stored now (awards, payouts, ledger, imported OC transactions);
+    ``transactions``: the circle's complete stored rows when the caller already holds them."""
     account = treasury_account(session, circle_id)
+    rows = stored_transactions(session, circle_id) if transactions is None else transactions
     return reconcile(award_facts(session, circle_id), payout_facts(payouts_of_circle(session, circle_id)),
-                     ledger_facts(session, circle_id), stored_transactions(session, circle_id),
-                     account_slug=account.oc_account_slug if account else None)
+                     ledger_facts(session, circle_id), rows, account_slug=account.oc_account_slug if account else None)
 
 
 def award_statuses(session: Session, circle_id: int) -> list[AwardStatus]:
