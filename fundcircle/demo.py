@@ -1,5 +1,6 @@
-"""A realistic demo circle: members with roles, a round taking proposals, a round in
-deliberation and a closed round whose awards are earmarked in the ledger.
+"""A realistic demo circle: members with roles, a round taking proposals, a consent round and a
+quadratic-voting round in their voting week, and a closed round whose awards come from its tally
+and are earmarked in the ledger.
 
 Built through the same operations a person would use (with ``now`` set to when each step would
 have happened), so the demo obeys every rule the app enforces.
@@ -143,6 +144,62 @@ AUTUMN_PROPOSALS = [
         "Commuters and children fix flats at the station entrance with nothing but their hands. A public stand "
         "with tethered tools and a pump costs little to keep up; the station café will report damage.",
         [("Repair stand with tools", 95000), ("Installation", 30000)], payee="riverside-repair-cafe"),
+    DemoProposal(
+        "leo@example.org", "Community compost bays behind the allotments",
+        "Three timber compost bays and a shredder day each season for the allotments and balcony gardeners.",
+        "Kitchen and garden waste from the estate goes to the bin lorry while the allotments buy compost. Three "
+        "bays with lids, a sign explaining what goes in, and a hired shredder twice a year would close that "
+        "loop. The allotment association will turn the heaps; we will weigh what goes in for the first season.",
+        [("Timber and lids", 52000), ("Shredder hire, two days", 24000), ("Signs", 14000)],
+        payee="green-streets-riverside"),
+]
+
+#: who approved what in the autumn round (approval voting): member e-mail -> proposal numbers
+#: (1-based, in AUTUMN_PROPOSALS order). Watering 7, seed library 6, bike stand 5, compost 3 votes.
+AUTUMN_APPROVALS = {
+    "amara@riverside.example": (1, 2, 3),
+    "jonas@riverside.example": (1, 2),  # changed to (1, 2, 4) two days later
+    "lucia@riverside.example": (1, 3),
+    "tomasz@riverside.example": (1, 2, 3, 4),
+    "hannah@riverside.example": (2, 3),
+    "yusuf@riverside.example": (1, 3, 4),
+    "mei@riverside.example": (1, 2),
+    "priya@riverside.example": (1, 2),
+}
+
+PLAY_PROPOSALS = [
+    DemoProposal(
+        "fatima@example.org", "Board game library for the youth club",
+        "Forty good board games and shelves, so the Thursday youth club has more to do than phones.",
+        "The youth club at the community centre meets on Thursday evenings with about thirty teenagers. The "
+        "youth workers asked for games that get people talking: cooperative games, strategy games and party "
+        "games in several languages. Games can be borrowed over the weekend with a sign-out card.",
+        [("Forty board games", 26000), ("Shelving", 6000)], payee_kind=PayeeKind.EMAIL.value,
+        payee="fatima@example.org"),
+    DemoProposal(
+        "kwame@example.org", "Open-air cinema night at Lindenpark",
+        "One free outdoor film evening in late summer, with a family film and a later screening for grown-ups.",
+        "We will rent a screen, projector and sound for one evening, pay the public screening licences and ask "
+        "the bakery to run a stall. Neighbours vote on the films beforehand. The park office has agreed in "
+        "principle; we will apply for the event permit once funded.",
+        [("Screen, projector and sound hire", 38000), ("Screening licences", 12000), ("Flyers", 6000)],
+        payee="lindenpark-kickers"),
+    DemoProposal(
+        "hannah@riverside.example", "Street piano under the railway bridge",
+        "A weather-proofed second-hand piano that anyone can play, with a cover at night.",
+        "A piano shop will donate an upright and tune it twice a year at cost. We need a weather-proof "
+        "housing, a lockable cover for the night and a small plaque. Two neighbours will lock and unlock it "
+        "every day. Hannah is a member of the circle and is recused from this proposal automatically.",
+        [("Weather-proof housing and cover", 33000), ("Tuning, two visits", 8000), ("Plaque", 4000)],
+        payee="riverside-street-piano"),
+    DemoProposal(
+        "ines@example.org", "Half-term theatre workshop for children",
+        "A four-day theatre workshop for 8 to 12 year-olds, ending in a performance for the parents.",
+        "A local actor and a drama teacher will run four mornings of games, scenes and costume-making in the "
+        "community hall during the February half-term, for twenty children. Places are free; families who "
+        "cannot bring lunch get one.",
+        [("Two workshop leaders, four mornings", 36000), ("Costumes and props", 8000), ("Lunches", 4000)],
+        payee="riverside-kids-theatre"),
 ]
 
 
@@ -215,7 +272,7 @@ def seed_demo(session: Session, now: dt.datetime) -> Circle:
         voting_closes=now - 35 * day, max_minor=1_500_00)
     autumn_props = [_propose(session, autumn, d, users, now - 80 * day) for d in AUTUMN_PROPOSALS]
 
-    # A round in deliberation: submissions closed, voting soon.
+    # A consent round in its voting week (opened a day ago).
     winter = _round(
         session, circle, amara, title="Winter 2026/27: Warm Spaces", budget_minor=4_000_00,
         call=("Projects that help neighbours through the cold months: warm places to meet, food, company, "
@@ -223,11 +280,24 @@ def seed_demo(session: Session, now: dt.datetime) -> Circle:
               "Members decide by consent: a proposal passes unless a member raises a reasoned objection that "
               "is not resolved."),
         rule_id="consent", params={"quorum": "1/2"}, created=now - 40 * day, opens=now - 35 * day,
-        closes=now - 5 * day, deliberation=now - 4 * day, voting_opens=now + 6 * day,
-        voting_closes=now + 13 * day, min_minor=250_00, max_minor=1_500_00,
+        closes=now - 5 * day, deliberation=now - 4 * day, voting_opens=now - day,
+        voting_closes=now + 7 * day, min_minor=250_00, max_minor=1_500_00,
         required=["description", "budget_lines", "payee"])
     for demo in WINTER_PROPOSALS:
         _propose(session, winter, demo, users, now - 20 * day)
+
+    # A quadratic-voting round in its voting week, with a member's own proposal (automatic recusal).
+    play = _round(
+        session, circle, amara, title="Play & Culture Quick Round", budget_minor=1_500_00,
+        call=("A small, quick round for play and culture: games, music, film and theatre that bring neighbours "
+              "of all ages together.\n\nRequests between 100 and 600 euros. Members vote with quadratic "
+              "voting: 100 voice credits each, and a second vote on the same proposal costs more than the first."),
+        rule_id="quadratic", params={"credits": "100"}, created=now - 35 * day, opens=now - 30 * day,
+        closes=now - 16 * day, deliberation=now - 15 * day, voting_opens=now - 2 * day,
+        voting_closes=now + 5 * day, min_minor=100_00, max_minor=600_00,
+        required=["description", "budget_lines"])
+    for demo in PLAY_PROPOSALS:
+        _propose(session, play, demo, users, now - 20 * day)
 
     # A round taking proposals now.
     spring = _round(
@@ -245,10 +315,11 @@ def seed_demo(session: Session, now: dt.datetime) -> Circle:
         _propose(session, spring, demo, users, now - 3 * day)
     _propose(session, spring, SPRING_DRAFT, users, now - 2 * day, submit=False)
 
-    _seed_ledger(session, circle, autumn, autumn_props, now)
+    _seed_ledger(session, circle, autumn, now)
+    _vote_and_tally_autumn(session, autumn, autumn_props, users)
     session.flush()
     ctx = DemoContext(session=session, circle=circle, users=users,
-                      rounds={"autumn": autumn, "winter": winter, "spring": spring}, now=now)
+                      rounds={"autumn": autumn, "winter": winter, "play": play, "spring": spring}, now=now)
     for seed_extension in _demo_extensions():
         seed_extension(ctx)
     session.flush()
@@ -277,13 +348,26 @@ def _demo_extensions() -> list[Callable[[DemoContext], None]]:
             treasury_demo.seed_demo]
 
 
-def _seed_ledger(session: Session, circle: Circle, closed_round: Round, proposals: list[Proposal],
-                 now: dt.datetime) -> None:
-    """Fund the pot and earmark the closed round's awards, when the ledger package provides it."""
+def _seed_ledger(session: Session, circle: Circle, closed_round: Round, now: dt.datetime) -> None:
+    """Fund the pot (enough for the closed round's budget), when the ledger package provides it."""
     try:
-        from fundcircle.ledger.demo import seed_demo_ledger
+        from fundcircle.ledger.demo import fund_demo_pot
     except ImportError:  # the ledger's demo seeding is optional for the rest of the demo
         return
-    # Approval-greedy winners of the autumn round: the two cheapest fit the 2,000 EUR budget.
-    awards = [(p, p.amount_requested_minor) for p in proposals[:2]]
-    seed_demo_ledger(session, circle, closed_round, awards, now)
+    fund_demo_pot(session, circle, now, needed_minor=closed_round.budget_minor)
+
+
+def _vote_and_tally_autumn(session: Session, autumn: Round, proposals: list[Proposal],
+                           users: dict[str, User]) -> None:
+    """The members' autumn ballots, cast during its voting week, then the close: the rule decides
+    the awards and ``earmark_awards`` earmarks them in the ledger (as the automatic close would)."""
+    from fundcircle.voting import operations as voting_ops
+
+    opened = autumn.voting_open_at
+    for n, (email, picks) in enumerate(AUTUMN_APPROVALS.items()):
+        when = opened + dt.timedelta(days=1 + n % 6, hours=7 + 2 * n)
+        voting_ops.cast_ballot(session, autumn, users[email], [proposals[i - 1].id for i in picks], when)
+    # Jonas first approved only two, then changed his ballot two days later (the last ballot counts)
+    voting_ops.cast_ballot(session, autumn, users["jonas@riverside.example"],
+                           [proposals[0].id, proposals[1].id, proposals[3].id], opened + dt.timedelta(days=4))
+    voting_ops.close_and_tally(session, autumn, autumn.voting_close_at + dt.timedelta(minutes=3))

@@ -1,5 +1,6 @@
-"""Demo money for a demo circle: a few realistic contributions, a transfer to the host, and the
-awards of a closed round earmarked from the pot. Called by the demo seeder (fundcircle/demo.py)."""
+"""Demo money for a demo circle: a few realistic contributions and a transfer to the host, so the
+closed round's tallied awards can be earmarked from the pot. Called by the demo seeder
+(fundcircle/demo.py) before it closes and tallies that round."""
 
 from __future__ import annotations
 
@@ -31,13 +32,13 @@ def _stripe_fee_minor(gross_minor: int) -> int:
     return (gross_minor * 15 + 500) // 1000 + 25
 
 
-def seed_demo_ledger(session: Session, circle: Circle, closed_round: Round,
-                     awards: Sequence[tuple[Proposal, int]], now: dt.datetime) -> list[Posted]:
-    """Fund ``circle``'s pot and earmark ``awards`` (proposal, amount_minor) of ``closed_round``.
+def fund_demo_pot(session: Session, circle: Circle, now: dt.datetime, *, needed_minor: int = 0) -> list[Posted]:
+    """Fund ``circle``'s pot with the demo contributions and move the Stripe money to the host.
 
-    Contributions total at least the awards (a top-up from a "matching donor" is added when the
-    awards need more), so the earmarks always succeed. Idempotent: keys are fixed per circle,
-    so running it twice replays. Returns the posted transactions in order. Flushes, never commits.
+    The contributions total at least ``needed_minor`` (a "matching donor" top-up is added when
+    they do not), so awards of that much can be earmarked afterwards. Idempotent: keys are fixed
+    per circle, so running it twice replays. Returns the posted transactions in order. Flushes,
+    never commits.
     """
     posted: list[Posted] = []
     stripe_net_minor = 0
@@ -55,13 +56,24 @@ def seed_demo_ledger(session: Session, circle: Circle, closed_round: Round,
                                               manual_reference=f"{manual}:circle-{circle.id}", now=when,
                                               memo="bank transfer to the fiscal host"))
         total_minor += gross_minor
-    needed_minor = sum(amount for _p, amount in awards)
     if needed_minor > total_minor:
         posted.append(record_contribution(
             session, circle, gross_minor=needed_minor - total_minor, now=now - dt.timedelta(days=20),
             manual_reference=f"matching-donor-top-up:circle-{circle.id}", memo="matching donor top-up"))
     posted.append(move_to_host(session, circle, amount_minor=stripe_net_minor,
                                reference=f"po_demo_{circle.id}", now=now - dt.timedelta(days=14)))
+    return posted
+
+
+def seed_demo_ledger(session: Session, circle: Circle, closed_round: Round,
+                     awards: Sequence[tuple[Proposal, int]], now: dt.datetime) -> list[Posted]:
+    """Fund ``circle``'s pot (``fund_demo_pot``) and earmark ``awards`` (proposal, amount_minor) of
+    ``closed_round`` directly in the ledger.
+
+    The demo itself tallies its closed round and lets ``voting.operations.earmark_awards`` post the
+    earmarks; this is for callers that have awards without a tally. Idempotent. Flushes.
+    """
+    posted = fund_demo_pot(session, circle, now, needed_minor=sum(amount for _p, amount in awards))
     for proposal, amount_minor in awards:
         posted.append(award(session, closed_round, proposal, amount_minor, now=now,
                             effective_on=closed_round.voting_close_at.date()))

@@ -214,6 +214,27 @@ def close_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
                                                                      round_id=round_id))
 
 
+def earmark_again(slug: str, round_id: int):  # type: ignore[no-untyped-def]
+    """Treasurer or facilitator: earmark a tallied round's awards that the pot could not cover at
+    close (after the pot was funded). Idempotent: earmarked awards are skipped."""
+    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
+    user = require_user()
+    round_ = round_queries.round_or_404(db.session, circle, round_id, user)
+    require(circle_permissions.is_treasurer(user, circle) or round_permissions.can_manage_round(user, round_),
+            "Only treasurers and facilitators can earmark awards.")
+    if not EmptyForm().validate_on_submit():
+        raise RuleViolation("Your form expired. Reload the round page and try again.")
+    if ops.stored_result(db.session, round_.id) is None:
+        raise RuleViolation("This round has not been tallied yet; there are no awards to earmark.")
+    still_missing = ops.earmark_awards(db.session, round_, now=utcnow(), actor=user)
+    if still_missing:
+        flash(f"Nothing was earmarked: {still_missing[0].earmark_problem}", "error")
+    else:
+        audit(db.session, actor=user, action="awards_earmarked", circle_id=circle.id, obj=round_)
+        flash("The round's awards are earmarked in the ledger.", "success")
+    return redirect(url_for("rounds.round_page", slug=slug, round_id=round_id))
+
+
 # -- the round page's voting panel -------------------------------------------------------------------
 
 def _results_url(slug: str, round_id: int) -> str | None:
@@ -240,8 +261,13 @@ def voting_panel(round_: Round) -> dict[str, Any]:
         "ballot_url": url_for("voting.ballot", slug=circle.slug, round_id=round_.id),
         "close_url": url_for("voting.close_round", slug=circle.slug, round_id=round_.id),
         "results_url": _results_url(circle.slug, round_.id),
-        "close_form": EmptyForm(), "my_ballot": None, "turnout": None, "running": None,
+        "earmark_url": url_for("voting.earmark_again", slug=circle.slug, round_id=round_.id),
+        "close_form": EmptyForm(), "my_ballot": None, "turnout": None, "running": None, "unearmarked": [],
     }
+    if result is not None:
+        panel["unearmarked"] = [a for a in result.awards if a.earmarked_at is None]
+        panel["can_earmark"] = bool(panel["unearmarked"]) and (
+            panel["can_manage"] or circle_permissions.is_treasurer(user, circle))
     panel["can_close"] = panel["can_manage"] and phase is Phase.CLOSED and result is None and \
         round_.published_at is not None
     if user is not None and is_member:

@@ -1,4 +1,9 @@
-"""voting web: anything the ballot pages and receipts need beyond 0003
+"""voting web: nothing to add to the schema beyond 0003
+
+The ballot pages, receipts and the close action need no new tables or columns: ballots, items,
+conflicts, results and awards come from 0003 (with the freeze and recusal triggers), and the
+round setting "show running results while voting is open" (``rounds.show_running_results``)
+exists since 0001. The revision stays in the chain so later revisions keep their parents.
 
 Revision ID: 0005
 Revises: 0004
@@ -17,8 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    """No schema change (see the module docstring)."""
 
 
 def downgrade() -> None:
-    pass
+    """No schema change (see the module docstring)."""

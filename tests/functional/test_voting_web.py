@@ -281,3 +281,33 @@ def test_a_member_who_joins_later_sees_the_panel(app, client: WebClient) -> None
         client.sign_in("late@example.org")
         page = client.text(world["path"])
     assert "Vote now" in page and "/ballot" in page
+
+
+def test_awards_the_pot_could_not_cover_are_earmarked_once_it_is_funded(app, client: WebClient) -> None:
+    from fundcircle.ledger import circle_balances, record_contribution
+
+    world = _world(app, rule_id="approval-greedy")
+    with freeze_time(DURING):
+        _cast_some_approvals(client, world)
+    with freeze_time(f.VOTING_CLOSES + SECOND):
+        client.sign_in(world["facilitator"])
+        page = client.text(world["path"])  # this request closed the round: the pot is empty
+        assert "2 awards not earmarked in the ledger yet" in page and "Fund the pot" in page
+        client.sign_out()
+        client.sign_in(world["members"][0])  # an ordinary member sees neither the note nor the button
+        assert "Earmark the awards now" not in client.text(world["path"])
+        refused = client.post(world["path"] + "/earmark", {}, form_page=world["path"])
+        assert refused.status_code == 403
+        client.sign_out()
+        with app.app_context():
+            circle = db.session.get(ops.Round, world["round_id"]).circle
+            record_contribution(db.session, circle, gross_minor=2_000_00, manual_reference="bank-2",
+                                now=f.VOTING_CLOSES)
+            db.session.commit()
+        client.sign_in(world["facilitator"])
+        done = client.post(world["path"] + "/earmark", {}, form_page=world["path"], follow_redirects=True)
+        assert done.status_code == 200 and "awards are earmarked in the ledger" in done.get_data(as_text=True)
+        again = client.post(world["path"] + "/earmark", {}, form_page=world["path"], follow_redirects=True)
+        assert again.status_code == 200 and "Earmark the awards now" not in again.get_data(as_text=True)
+    with app.app_context():
+        assert circle_balances(db.session, world["circle_id"], "EUR").earmarked_minor == 800_00 + 810_00
