@@ -274,7 +274,7 @@ def up_command(host: str, port: int, no_demo: bool) -> None:
     if (fake_oc := local_fake(app)) is not None:  # no OPENCOLLECTIVE_TOKEN: offline demo
         connect_webhook(app, fake_oc, f"http://{host}:{port}")
         click.echo(f"Open Collective: no OPENCOLLECTIVE_TOKEN set; payouts use the local fake at "
-                   f"{app.config['OPENCOLLECTIVE_API_URL']}")
+                   f"{app.config['OPENCOLLECTIVE_API_URL']} (approve and pay expenses at {fake_oc.url}/)")
     click.echo(f"fundcircle is serving on http://{host}:{port}  (database: {app.config['DATABASE_URL']})")
     if app.config.get("OUTBOX_ENABLED"):
         click.echo(f"Sign-in mail goes to the dev outbox: http://{host}:{port}/dev/outbox")

@@ -295,3 +295,20 @@ def test_the_fake_keeps_its_state_in_a_file(tmp_path: object) -> None:
     with FakeOpenCollective(state_path=path) as second:
         assert second.expense_count() == 1
         assert client(second).create_grant_expense(grant()).created is False
+
+
+def test_the_fakes_admin_page_approves_and_pays_like_oc(fake: FakeOpenCollective) -> None:
+    """The demo's stand-in for clicking in OC: plain HTML forms, real OC effects (status, ledger rows)."""
+    c = client(fake)
+    e = c.create_grant_expense(grant()).expense
+    page = requests.get(fake.url + "/", timeout=5).text
+    assert e.public_id in page and "Approve" in page
+    assert requests.post(f"{fake.url}/__fake__/expenses/{e.public_id}/approve", timeout=5,
+                         allow_redirects=False).status_code == 303
+    paid = requests.post(f"{fake.url}/__fake__/expenses/{e.public_id}/pay", data={"fee": "1.50", "amount": "240"},
+                         timeout=5, allow_redirects=False)
+    assert paid.status_code == 303
+    rows = list(c.iter_transactions(SLUG, expense_id=e.id))
+    assert sorted((r.kind, r.amount_minor) for r in rows) == [("EXPENSE", -240_00), ("PAYMENT_PROCESSOR_FEE", -150)]
+    again = requests.post(f"{fake.url}/__fake__/expenses/{e.public_id}/pay", data={}, timeout=5, allow_redirects=False)
+    assert again.status_code == 409  # already paid

@@ -792,6 +792,39 @@ class FakeOpenCollective:
                 out.write(f"Warning: totalCount is {total} and limit was {limit}\n")
             return out.getvalue()
 
+    # -- the demo's "Open Collective dashboard" ----------------------------------------------------
+
+    def admin_page(self) -> str:
+        """A plain HTML page listing the expenses with the buttons a collective admin has in OC."""
+        from html import escape
+
+        with self.lock:
+            rows = []
+            for e in sorted(self.state["expenses"], key=lambda e: e["createdAt"], reverse=True):
+                actions = []
+                for action, label in (("approve", "Approve"), ("reject", "Reject"), ("mark_as_unpaid", "Mark as unpaid")):
+                    if e["status"] in TRANSITIONS[action.upper()][0]:
+                        actions.append(f'<form method="post" action="/__fake__/expenses/{escape(e["publicId"])}/{action}">'
+                                       f'<button>{label}</button></form>')
+                if e["status"] in TRANSITIONS["PAY"][0]:
+                    amount = _major(e["amount_cents"])
+                    actions.append(
+                        f'<form method="post" action="/__fake__/expenses/{escape(e["publicId"])}/pay">'
+                        f'<label>Amount <input name="amount" value="{amount}" size="8"></label> '
+                        f'<label>Fee <input name="fee" value="0" size="5"></label> <button>Pay</button></form>')
+                rows.append(f"<tr><td>{escape(e['publicId'])}</td><td>{escape(e['account'])}</td>"
+                            f"<td>{escape(e['description'])}</td><td>{escape(e['payee'])}</td>"
+                            f"<td>{_major(e['amount_cents'])} {escape(e['currency'])}</td><td>{escape(e['status'])}"
+                            f"{' (on hold)' if e.get('onHold') else ''}</td><td>{''.join(actions)}</td></tr>")
+            balances = "".join(f"<li>{escape(slug)}: {_major(self.balance_cents(slug))} {escape(a['currency'])}</li>"
+                               for slug, a in self.state["accounts"].items() if a["type"] == "COLLECTIVE")
+        return ("<!doctype html><html lang=en><head><meta charset=utf-8><title>Fake Open Collective</title></head>"
+                "<body><h1>Fake Open Collective (local, for the demo)</h1>"
+                "<p>What a collective admin does in Open Collective. Changes send webhooks to fundcircle.</p>"
+                f"<h2>Balances</h2><ul>{balances}</ul><h2>Expenses</h2><table><thead><tr><th>Expense</th>"
+                "<th>Collective</th><th>Description</th><th>Payee</th><th>Amount</th><th>Status</th><th>Actions</th>"
+                f"</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>")
+
     # -- server lifecycle -----------------------------------------------------------------------
 
     @property
@@ -873,6 +906,38 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             self.close_connection = True
 
+    def _admin_action(self, path: str, raw: bytes) -> None:
+        """The demo's stand-in for a collective admin clicking in OC: approve, pay (optionally with a
+        fee), mark as unpaid, reject. Real OC semantics (transactions, webhooks) follow."""
+        parts = path.split("/")  # /__fake__/expenses/<id>/<action>
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        if len(parts) != 5 or parts[4].upper() not in ("APPROVE", "PAY", "MARK_AS_UNPAID", "REJECT"):
+            self._send(404, b"unknown action", "text/plain")
+            return
+        params: dict[str, Any] = {}
+        if parts[4].upper() == "PAY":
+            try:
+                fee = Decimal(form.get("fee") or "0")
+                expense = self.fake.find_expense(parts[3])
+                params["paymentProcessorFeeInHostCurrency"] = int(fee * 100)
+                if form.get("amount"):  # "edited in OC" before paying: the amount OC pays differs
+                    expense["amount_cents"] = int(Decimal(form["amount"]) * 100)
+            except (ArithmeticError, ValueError, KeyError):
+                self._send(400, b"bad fee, amount or expense", "text/plain")
+                return
+        try:
+            self.fake.process(parts[3], parts[4].upper(), params)
+        except GraphQLError as exc:
+            self._send(409, str(exc.message).encode(), "text/plain; charset=utf-8")
+            return
+        except KeyError:
+            self._send(404, b"no such expense", "text/plain")
+            return
+        self.send_response(303)
+        self.send_header("Location", "/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _drop(self) -> None:
         self.close_connection = True
         try:
@@ -883,6 +948,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         parts = urlsplit(self.path)
         segments = [s for s in parts.path.split("/") if s]
+        if not segments:
+            self._send(200, self.fake.admin_page().encode(), "text/html; charset=utf-8")
+            return
         if len(segments) == 3 and segments[0] == "v2" and segments[2] == "transactions.csv":
             q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             slug = segments[1]
@@ -908,6 +976,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path.rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if path.startswith("/__fake__/expenses/"):
+            self._admin_action(path, raw)
+            return
         if path not in ("/graphql/v2", "/graphql"):
             self._send(404, b'{"error":{"message":"Not found"}}')
             return
