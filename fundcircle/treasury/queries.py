@@ -130,12 +130,18 @@ def ledger_facts(session: Session, circle_id: int) -> LedgerFacts:
     return LedgerFacts(tuple(payouts), explaining, dismissed)
 
 
-def stored_transactions(session: Session, circle_id: int) -> list[OCTransaction]:
+def stored_transactions(session: Session, circle_id: int, *, expense_rows_only: bool = False) -> list[OCTransaction]:
+    """The circle's imported OC rows; ``expense_rows_only``: just those linked to an expense (all an
+    award's state depends on, a small part of a busy collective's ledger)."""
     c = ImportedTransaction.__table__.c
-    rows = session.execute(sa.select(
+    query = sa.select(
         c.oc_id, c.public_id, c.legacy_id, c.group_id, c.type, c.kind, c.is_refund, c.is_refunded, c.amount_minor,
         c.currency, c.occurred_at, c.account_slug, c.opposite_slug, c.expense_oc_id, c.expense_public_id,
-        c.expense_legacy_id, c.description).where(c.circle_id == circle_id).order_by(c.id))
+        c.expense_legacy_id, c.description).where(c.circle_id == circle_id).order_by(c.id)
+    if expense_rows_only:
+        query = query.where(sa.or_(c.expense_public_id.is_not(None), c.expense_oc_id.is_not(None),
+                                   c.expense_legacy_id.is_not(None)))
+    rows = session.execute(query)
     return [OCTransaction(id=r[0], public_id=r[1], legacy_id=r[2], group=r[3], type=r[4], kind=r[5],
                           is_refund=bool(r[6]), is_refunded=bool(r[7]), amount_minor=int(r[8]), currency=r[9],
                           created_at=r[10], account_slug=r[11], opposite_slug=r[12], expense_id=r[13],
@@ -154,7 +160,9 @@ def current_report(session: Session, circle_id: int, *, transactions: list[OCTra
 def award_statuses(session: Session, circle_id: int) -> list[AwardStatus]:
     """Every award of the circle (with an amount) and its state; see AwardState."""
     payouts = payouts_of_circle(session, circle_id)
-    report = current_report(session, circle_id)
+    # award states depend only on expense-linked rows (the public pages call this on every view)
+    report = current_report(session, circle_id,
+                            transactions=stored_transactions(session, circle_id, expense_rows_only=True))
     out = []
     for line in report.awards:
         f = line.facts
