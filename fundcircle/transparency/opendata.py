@@ -13,8 +13,8 @@ ids nor the order of casting, yet the same round always exports byte-identical t
 diffable). The file carries the round id in META ``fundcircle_round`` so ``fundcircle simulate``
 rebuilds the round's public tie-break seed from it and the file's own ballots.
 
-``FIELDS`` documents every field of every export; the schema page renders it, and a test checks
-that each export emits only documented fields.
+``EXPORTS`` documents every field of every export; the schema page (/data/schema) renders it, and
+a test checks that each export emits only documented fields.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fundcircle.circles.models import Circle, Membership
-from fundcircle.errors import NotFound, RuleViolation
+from fundcircle.errors import FundcircleError, NotFound, RuleViolation
 from fundcircle.ledger.models import LedgerAccount, LedgerPosting, LedgerSeal, LedgerTransaction
 from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
 from fundcircle.rounds.models import Round
 from fundcircle.voting import pabulib
-from fundcircle.voting.base import BallotKind, jsonable
+from fundcircle.voting.base import Ballot, BallotKind, jsonable
 from fundcircle.voting.models import RoundResult
 from fundcircle.voting.registry import get_rule
 
@@ -347,7 +347,7 @@ def _rule_word(rule_id: str, params: Mapping[str, Any]) -> str | None:
     rule = get_rule(rule_id)
     try:
         implied = rule.resolve_params(_WORD_PARAMS[word])
-    except Exception:  # noqa: BLE001 - a word whose params this rule does not take: not a match
+    except FundcircleError:  # a word whose params this rule does not take: not a match
         return None
     return word if jsonable(implied) == jsonable(params) else None
 
@@ -366,8 +366,7 @@ def pb_document(session: Session, tr: TalliedRound, *, secret: str | bytes) -> s
     proposals, ballots = tallied_ballots(session, tr)
     vote_type = VOTE_TYPE_BY_KIND[BallotKind(rule.ballot_kind)]
     params = rule.resolve_params(result.params)
-    from fundcircle.voting.operations import rule_budget
-    from fundcircle.voting.base import Ballot
+    from fundcircle.voting.operations import rule_budget  # late: operations imports half the app
 
     budget = rule_budget(round_)
     ordered = sorted(ballots, key=lambda b: shuffle_key(secret, round_.id, b.receipt_id))
