@@ -20,6 +20,7 @@ from fundcircle.circles.models import Circle
 from fundcircle.db import utcnow
 from fundcircle.errors import NotFound, ValidationError
 from fundcircle.extensions import db
+from fundcircle.ledger.models import TRANSACTION_KINDS as LEDGER_KINDS
 from fundcircle.proposals.models import Proposal, ProposalStatus
 from fundcircle.rounds.models import Round
 from fundcircle.transparency import opendata
@@ -136,8 +137,6 @@ def result(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     tr = opendata.tallied_round(db.session, c, r, min_voters=opendata.configured_min_voters(current_app.config))
     return jsonify(opendata.results_document(db.session, tr))
 
-
-from fundcircle.ledger.models import TRANSACTION_KINDS as LEDGER_KINDS  # noqa: E402
 
 
 def _date_arg(name: str) -> dt.date | None:
