@@ -16,7 +16,7 @@ from typing import Any
 from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.score import check_ballots, greedy_outcome, no_ballots_outcome, plural, raise_if_errors
+from fundcircle.voting.rules._common import check_ballots, greedy_outcome, no_ballots_outcome, plural, raise_if_errors
 
 
 def check_ranking(ballot: Ballot, proposals: Sequence[Proposal], min_ranked: int,

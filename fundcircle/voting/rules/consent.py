@@ -34,7 +34,7 @@ from fundcircle.voting.base import (
     Ballot, BallotKind, Budget, ConsentKind, ConsentResponse, Outcome, Param, Proposal, Rule, TraceStep,
 )
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.score import (
+from fundcircle.voting.rules._common import (
     check_ballots, format_money, fund_greedily, plural, raise_if_errors, rank_proposals, screen_unaffordable,
 )
 

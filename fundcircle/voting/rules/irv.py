@@ -22,7 +22,7 @@ from typing import Any
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
 from fundcircle.voting.rules.borda import check_ranked_bounds, check_ranking
-from fundcircle.voting.rules.score import check_ballots, format_money, no_ballots_outcome, plural
+from fundcircle.voting.rules._common import check_ballots, format_money, no_ballots_outcome, plural
 from fundcircle.voting.tiebreak import lottery_key
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.score import (
+from fundcircle.voting.rules._common import (
     check_ballots, format_money, plural, raise_if_errors, screen_unaffordable,
 )
 from fundcircle.voting.tiebreak import lottery_key, tie_key_function

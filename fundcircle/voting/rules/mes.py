@@ -17,38 +17,20 @@ per class; prices are re-evaluated lazily (ρ only rises within a run, so the la
 from __future__ import annotations
 
 import heapq
-import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.approval_greedy import (
-    check_approval_bounds,
-    MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, format_money, greedy_order, greedy_select, no_ballots_outcome,
-    plural, screen, validate_approval_ballot, validate_approval_ballots,
+from fundcircle.voting.rules._common import (
+    MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, ApprovalGroups, ExactSum, approval_ballots, check_approval_bounds,
+    format_units, greedy_order, greedy_select, no_approval_ballots_outcome, number_type, plural_thousands, screen,
+    to_fraction, validate_approval_ballot,
 )
 from fundcircle.voting.tiebreak import tie_key_function
-
-try:  # optional exact accelerator (LGPL); Fraction is the fallback and gives identical results
-    from gmpy2 import mpq as _mpq
-except ImportError:  # pragma: no cover - depends on the environment
-    _mpq = None
-
-
-def number_type() -> Callable[..., Any]:
-    """The exact rational type used for MES arithmetic: mpq when available, else Fraction."""
-    if _mpq is not None and os.environ.get("FUNDCIRCLE_EXACT", "").lower() != "fraction":
-        return _mpq
-    return Fraction
-
-
-def to_fraction(value: Any) -> Fraction:
-    return Fraction(int(value.numerator), int(value.denominator))
-
 
 # --- the engine ------------------------------------------------------------------------------
 
@@ -56,7 +38,11 @@ def to_fraction(value: Any) -> Fraction:
 @dataclass
 class RunResult:
     """One fixed-budget MES run: bought candidates in order, what each supporter paid at most (α,
-    scaled money), the price ρ, how many supporters paid everything they had, and the final state."""
+    scaled money), the price ρ, how many supporters paid everything they had, and the final state.
+
+    With ``step`` given to :meth:`MesEngine.run`, the run also proves how far the per-voter budget b
+    can rise without changing anything it decided (see :meth:`MesEngine.run`): ``horizon`` (scaled
+    money; None = no limit) and the rate at which each α and class budget grows with b."""
 
     bought: list[int]
     alpha: list[Any]
@@ -65,136 +51,243 @@ class RunResult:
     cost_minor: int
     class_of: list[int]
     class_value: list[Any]
+    alpha_slope: list[Any] = field(default_factory=list)
+    class_slope: list[Any] = field(default_factory=list)
+    horizon: Any = 0
+
+    def same_for_steps(self, step: int) -> int:
+        """How many further budget steps certainly buy exactly the same sequence: k·step < horizon."""
+        if self.horizon is None:
+            return 0  # not bounded by any decision: step one at a time (cannot happen before all is bought)
+        return max(0, int(-(-self.horizon // step)) - 1)  # ceil(horizon / step) - 1
 
 
-class MesEngine:
+class MesEngine(ApprovalGroups):
     """Candidates and grouped ballots prepared once; :meth:`run` is one fixed-budget MES run.
 
     Money inside is scaled by ``scale`` (= n · denominator of the step) so that B/n + k·step is an
-    integer for every k.
+    integer for every k. Voters whose budgets are equal share a *budget class*, so per-voter work is
+    counting and rational arithmetic happens once per class.
     """
 
-    def __init__(self, candidates: Sequence[Proposal], ballots: Sequence[Ballot], utility: str,
-                 tie_key: Callable[[Proposal], tuple], scale: int) -> None:
-        self.candidates = list(candidates)
+    def __init__(self, candidates: Sequence[Proposal], groups: Mapping[frozenset[str], int] | Sequence[Ballot],
+                 utility: str, tie_key: Callable[[Proposal], tuple], scale: int) -> None:
+        super().__init__(candidates, groups)
         self.utility = utility
         self.scale = scale
         self.num = number_type()
-        index = {p.id: i for i, p in enumerate(self.candidates)}
-        groups: dict[frozenset[int], int] = {}
-        for ballot in ballots:
-            key = frozenset(index[pid] for pid in ballot.value if pid in index)
-            groups[key] = groups.get(key, 0) + 1
-        self.group_approvals = [sorted(g) for g in groups]
-        self.group_weight = list(groups.values())
-        m = len(self.candidates)
-        self.supporters: list[list[int]] = [[] for _ in range(m)]
-        for g, approvals in enumerate(self.group_approvals):
-            for p in approvals:
-                self.supporters[p].append(g)
-        self.weight = [sum(self.group_weight[g] for g in self.supporters[p]) for p in range(m)]
         self.cost_minor = [p.cost_minor for p in self.candidates]
         self.cost_scaled = [c * scale for c in self.cost_minor]
         self.tie = [tie_key(p) for p in self.candidates]
-        neighbours: list[set[int]] = [set() for _ in range(m)]
-        for approvals in self.group_approvals:
-            for p in approvals:
-                neighbours[p].update(approvals)
-        self.neighbours = [sorted(s - {p}) for p, s in enumerate(neighbours)]
 
     def _price(self, p: int, alpha: Any) -> Any:
         return alpha / self.cost_scaled[p] if self.utility == "cost" else alpha
 
     def _evaluate(self, p: int, class_of: list[int], class_value: list[Any]) -> tuple[Any, int] | None:
-        """(α, weight of supporters who pay all they have) for p, or None when they cannot afford it."""
-        weight_by_class: dict[int, int] = {}
-        group_weight = self.group_weight
-        for g in self.supporters[p]:
-            c = class_of[g]
-            if c:
-                weight_by_class[c] = weight_by_class.get(c, 0) + group_weight[g]
-        items = sorted((class_value[c], w) for c, w in weight_by_class.items())
-        cost = self.cost_scaled[p]
-        if sum(v * w for v, w in items) < cost:
-            return None
-        paid, left, poor = 0, sum(w for _, w in items), 0
-        alpha = self.num(cost, left)
-        for value, w in items:
-            alpha = self.num(cost - paid, 1) / left
-            if value < alpha:  # these voters pay everything they have left
-                paid += value * w
-                left -= w
-                poor += w
-            else:
-                break
-        return alpha, poor
+        """(α, weight of supporters who pay all they have) for p, or None when they cannot afford it.
 
-    def run(self, per_voter_scaled: int) -> RunResult:
-        """One MES run where every voter starts with ``per_voter_scaled`` (scaled money)."""
+        α is the fixed point of α = (cost − what the poor pay) / weight of the rest, the poor being
+        the classes with less than α left. Starting from the equal share cost/weight, each pass moves
+        the classes now below α to the poor, which only raises α; it stops when no class moves (α is
+        then the unique price) or when nobody is left to pay the rest (unaffordable)."""
+        counts = self.class_weights(p, class_of)
+        left = sum(counts.values())
+        if not left:
+            return None
+        cost, num, value_of = self.cost_scaled[p], self.num, class_value.__getitem__
+        alpha = num(cost, left)
+        rich, paid, poor = counts, ExactSum(), 0
+        while True:
+            short = [c for c in rich if value_of(c) < alpha]
+            if not short:
+                return alpha, poor
+            weights = [rich.pop(c) for c in short]
+            paid.add(map(value_of, short), weights)
+            moved = sum(weights)
+            left -= moved
+            poor += moved
+            if not left:
+                return None
+            alpha = num(cost * paid.denominator - paid.numerator, paid.denominator * left)
+
+    def _evaluate_tracked(self, p: int, class_of: list[int], class_value: list[Any],
+                          class_slope: list[Any]) -> tuple[Any, int, Any, Any]:
+        """:meth:`_evaluate` that also returns dα/db and the headroom of its decisions: (α or None,
+        poor weight, slope, headroom). Headroom (None = unlimited) is how far b may rise before a
+        poor class stops being poor or an unaffordable project becomes affordable; rich classes stay
+        rich because their budgets rise at least as fast as α (α's rate is never positive)."""
+        counts = self.class_weights(p, class_of)
+        left = sum(counts.values())
+        if not left:
+            return None, 0, 0, None  # every supporter has exactly 0 left: b does not change that
+        cost, num, value_of = self.cost_scaled[p], self.num, class_value.__getitem__
+        alpha = num(cost, left)
+        rich, paid, paid_slope, poor = counts, ExactSum(), ExactSum(), 0
+        poor_classes: list[int] = []
+        while True:
+            short = [c for c in rich if value_of(c) < alpha]
+            if not short:
+                break
+            weights = [rich.pop(c) for c in short]
+            paid.add(map(value_of, short), weights)
+            paid_slope.add(map(class_slope.__getitem__, short), weights)
+            moved = sum(weights)
+            left -= moved
+            poor += moved
+            poor_classes += short
+            money_slope = num(paid_slope.numerator, paid_slope.denominator)
+            if not left:  # unaffordable until the supporters' money, rising with b, reaches the cost
+                shortfall = num(cost * paid.denominator - paid.numerator, paid.denominator)
+                return None, 0, 0, shortfall / money_slope if money_slope > 0 else None
+            alpha = num(cost * paid.denominator - paid.numerator, paid.denominator * left)
+        paid_slope = num(paid_slope.numerator, paid_slope.denominator)
+        alpha_slope = -paid_slope / left
+        headroom = None
+        for c in poor_classes:  # α − v > 0 must hold; it shrinks at rate v' − α'
+            shrink = class_slope[c] - alpha_slope
+            if shrink > 0:
+                room = (alpha - class_value[c]) / shrink
+                if headroom is None or room < headroom:
+                    headroom = room
+        return alpha, poor, alpha_slope, headroom
+
+    def run(self, per_voter_scaled: int, step: int | None = None) -> RunResult:
+        """One MES run where every voter starts with ``per_voter_scaled`` (scaled money).
+
+        With ``step``, the run also measures its ``horizon``: every amount in a run is an affine
+        function of the starting budget b (α = (cost − what the poor pay)/rich weight, budgets = b −
+        payments), so every comparison the run's decisions rest on is a sign of an affine function.
+        The horizon is the nearest b at which one of them could change sign: the initial
+        affordability of each project, each evaluation's poor classes and unaffordability, each
+        purchase against the price bound of every project still in play, and a budget that is spent
+        exactly. Below the horizon MES buys the same projects in the same order, with the same poor
+        voters, so Add1 need not run those steps. Tracking stops once the horizon is within one step.
+        """
         num, m = self.num, len(self.candidates)
         class_value: list[Any] = [num(0), num(per_voter_scaled)]  # class 0: nothing left
+        class_slope: list[Any] = [0, 1]
         class_of = [1] * len(self.group_weight)
         fresh = [True] * m
         version = [0] * m
         alpha_now: list[Any] = [None] * m
+        alpha_rate: list[Any] = [0] * m
         poor_now = [0] * m
+        key_now: list[Any] = [None] * m
+        key_rate: list[Any] = [0] * m
+        track = step is not None
+        horizon: Any = None
         heap: list[tuple] = []
-        for p in range(m):
-            if self.weight[p] * per_voter_scaled >= self.cost_scaled[p]:
-                alpha_now[p] = num(self.cost_scaled[p], self.weight[p])
-                heap.append((self._price(p, alpha_now[p]), self.tie[p], p, 0))
-        heapq.heapify(heap)
         done = [False] * m
-        result = RunResult([], [], [], [], 0, class_of, class_value)
+        cost_scaled, weight = self.cost_scaled, self.weight
+        for p in range(m):
+            if weight[p] * per_voter_scaled >= cost_scaled[p]:
+                alpha_now[p] = num(cost_scaled[p], weight[p])
+                key_now[p] = self._price(p, alpha_now[p])
+                heap.append((key_now[p], self.tie[p], p, 0))
+            else:
+                done[p] = True
+                if track:  # becomes affordable when weight · b reaches the cost
+                    room = num(cost_scaled[p] - weight[p] * per_voter_scaled, weight[p])
+                    if horizon is None or room < horizon:
+                        horizon = room
+        heapq.heapify(heap)
+        if track and horizon is not None and horizon <= step:
+            track = False
+        result = RunResult([], [], [], [], 0, class_of, class_value, [], class_slope)
         while heap:
             _, tie, p, ver = heapq.heappop(heap)
             if done[p] or ver != version[p]:
                 continue
             if not fresh[p]:
-                evaluated = self._evaluate(p, class_of, class_value)
                 version[p] += 1
+                if track:
+                    alpha, poor, rate, room = self._evaluate_tracked(p, class_of, class_value, class_slope)
+                    if room is not None and (horizon is None or room < horizon):
+                        horizon = room
+                        track = horizon > step
+                    evaluated = None if alpha is None else (alpha, poor)
+                    alpha_rate[p] = rate
+                    key_rate[p] = self._price(p, rate)
+                else:
+                    evaluated = self._evaluate(p, class_of, class_value)
                 if evaluated is None:  # budgets only fall: it stays unaffordable for this run
                     done[p] = True
                     continue
                 alpha_now[p], poor_now[p] = evaluated
                 fresh[p] = True
-                heapq.heappush(heap, (self._price(p, alpha_now[p]), tie, p, version[p]))
+                key_now[p] = self._price(p, alpha_now[p])
+                heapq.heappush(heap, (key_now[p], tie, p, version[p]))
                 continue
-            self._buy(p, alpha_now[p], class_of, class_value)
+            if track:  # p must stay ahead of every project still in play
+                key_p, rate_p = key_now[p], key_rate[p]
+                for q in range(m):
+                    if done[q] or q == p:
+                        continue
+                    closing = key_rate[q] - rate_p
+                    if closing < 0:
+                        gap = key_now[q] - key_p
+                        room = gap / -closing if gap else 0
+                        if horizon is None or room < horizon:
+                            horizon = room
+                            if horizon <= step:
+                                track = False
+                                break
+            alpha = alpha_now[p]
+            exact_spend = self._buy(p, alpha, class_of, class_value, class_slope, alpha_rate[p] if track else None)
+            if exact_spend:  # someone's budget equals α exactly and would not at a higher b
+                horizon, track = 0, False
             done[p] = True
             result.bought.append(p)
-            result.alpha.append(alpha_now[p])
-            result.rho.append(self._price(p, alpha_now[p]))
+            result.alpha.append(alpha)
+            result.alpha_slope.append(alpha_rate[p])
+            result.rho.append(key_now[p])
             result.poor_weight.append(poor_now[p])
             result.cost_minor += self.cost_minor[p]
-            for q in self.neighbours[p]:
+            for q in self.neighbours(p):
                 fresh[q] = False
+        result.horizon = horizon if step is not None and track else 0
         return result
 
-    def _buy(self, p: int, alpha: Any, class_of: list[int], class_value: list[Any]) -> None:
-        """Each supporter pays min(budget, α); voters in one class stay together in a new class."""
-        moved: dict[int, int] = {}
+    def shifted(self, result: RunResult, delta: int) -> RunResult:
+        """``result`` as the run at b + delta gives it, for 0 <= delta < result.horizon: the same
+        decisions, every amount moved along its exact rate."""
+        alpha = [a + s * delta for a, s in zip(result.alpha, result.alpha_slope)]
+        return RunResult(
+            list(result.bought), alpha, [self._price(p, a) for p, a in zip(result.bought, alpha)],
+            list(result.poor_weight), result.cost_minor, result.class_of,
+            [v + s * delta for v, s in zip(result.class_value, result.class_slope)], list(result.alpha_slope),
+            list(result.class_slope), None if result.horizon is None else result.horizon - delta)
+
+    def _buy(self, p: int, alpha: Any, class_of: list[int], class_value: list[Any], class_slope: list[Any],
+             alpha_slope: Any) -> bool:
+        """Each supporter pays min(budget, α); voters in one class stay together in a new class.
+        With ``alpha_slope`` (tracking), returns True if a class pays exactly its budget while its
+        budget rises with b at another rate than α (at a higher b it would keep a remainder)."""
+        moved: dict[int, int] = {0: 0}
+        exact_spend = False
         for g in self.supporters[p]:
             c = class_of[g]
-            if not c:
-                continue
             new = moved.get(c)
             if new is None:
                 value = class_value[c]
                 if value > alpha:
                     class_value.append(value - alpha)
+                    class_slope.append(class_slope[c] - alpha_slope if alpha_slope is not None else 0)
                     new = len(class_value) - 1
                 else:
                     new = 0
+                    if alpha_slope is not None and value == alpha and class_slope[c] != alpha_slope:
+                        exact_spend = True
                 moved[c] = new
             class_of[g] = new
+        return exact_spend
 
     def supporters_money(self, p: int, result: RunResult) -> Any:
         """What p's supporters had left at the end of a run (scaled money)."""
-        total = self.num(0)
-        for g in self.supporters[p]:
-            total += result.class_value[result.class_of[g]] * self.group_weight[g]
-        return total
+        counts = self.class_weights(p, result.class_of)
+        money = ExactSum()
+        money.add(map(result.class_value.__getitem__, counts), counts.values())
+        return self.num(money.numerator, money.denominator)
 
 
 @dataclass
@@ -209,15 +302,26 @@ class Completion:
 
 def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scaled: int, mode: str) -> Completion:
     """§3.2: ``none`` = one run; ``add1`` = raise b by step until the NEXT run would overspend (the
-    official elections); ``add1-exhaustive`` = pabutools' early stop at the first exhaustive outcome."""
+    official elections); ``add1-exhaustive`` = pabutools' early stop at the first exhaustive outcome.
+
+    Steps below a run's horizon (:meth:`MesEngine.run`) buy exactly what that run bought, so they
+    cannot overspend or become exhaustive: they are counted as runs but not computed, and the run
+    kept at the end is the last computed one moved to its per-voter budget (:meth:`MesEngine.shifted`)."""
+    tracked = step_scaled if mode != "none" else None
     per_voter = start_scaled
-    current = engine.run(per_voter)
+    current = engine.run(per_voter, tracked)
     runs = 1
     everything = len(engine.candidates)
     while mode != "none" and len(current.bought) < everything:
         if mode == "add1-exhaustive" and _exhaustive(engine, current, budget_minor):
             break
-        following = engine.run(per_voter + step_scaled)
+        same = current.same_for_steps(step_scaled)
+        if same:
+            current = engine.shifted(current, same * step_scaled)
+            per_voter += same * step_scaled
+            runs += same
+            continue
+        following = engine.run(per_voter + step_scaled, tracked)
         runs += 1
         if following.cost_minor > budget_minor:
             return Completion(current, per_voter, runs, following.cost_minor)
@@ -276,17 +380,17 @@ class MethodOfEqualShares(Rule):
     def tally(self, proposals: Sequence[Proposal], ballots: Sequence[Ballot], budget: Budget,
               params: Mapping[str, Any], seed: str) -> Outcome:
         params = dict(params)
-        valid = validate_approval_ballots(self, ballots, proposals, budget, params)
+        valid, groups = approval_ballots(self, ballots, proposals, budget, params)
         if not valid:
-            return no_ballots_outcome(self.id, params, budget, seed)
-        screening = screen(proposals, valid, budget, seed, params["tie_order"])
+            return no_approval_ballots_outcome(self.id, params, budget, seed)
+        screening = screen(proposals, valid, budget, seed, params["tie_order"], groups)
         votes, n, unit = screening.votes, screening.n, budget.unit_minor
         trace = list(screening.trace)
         candidates = self._eligible(screening.candidates, votes, n, budget, params, trace)
         tie_key = tie_key_function(params["tie_order"], seed, votes)
         step_minor = params["step"] * unit
         scale = n * step_minor.denominator
-        engine = MesEngine(candidates, valid, params["utility"], tie_key, scale)
+        engine = MesEngine(candidates, screening.groups, params["utility"], tie_key, scale)
         start_scaled = budget.amount_minor * step_minor.denominator  # (B/n) · scale
         step_scaled = step_minor.numerator * n  # step · scale
         done = complete(engine, budget.amount_minor, start_scaled, step_scaled, params["completion"])
@@ -322,8 +426,8 @@ class MethodOfEqualShares(Rule):
                 share = Fraction(votes[p.id] * 10000, n)
                 needed = Fraction(p.cost_minor * 10000, 1) / (factor * budget.amount_minor)
                 trace.append(TraceStep(
-                    "screen", f"Not eligible: {format_money(share, 100)}% of voters approved it, below the "
-                    f"{format_money(needed, 100)}% that its cost requires (cost ÷ ({factor} × budget)).", p.id,
+                    "screen", f"Not eligible: {format_units(share, 100)}% of voters approved it, below the "
+                    f"{format_units(needed, 100)}% that its cost requires (cost ÷ ({factor} × budget)).", p.id,
                     {"votes": votes[p.id], "n": n, "support_factor": factor}))
             else:
                 kept.append(p)
@@ -334,13 +438,13 @@ class MethodOfEqualShares(Rule):
                          done: Completion) -> TraceStep:
         unit = budget.unit_minor
         start = Fraction(budget.amount_minor, n)
-        text = (f"Each of the {n:,} voters started with an equal share of {format_money(start, unit)} "
-                f"({format_money(budget.amount_minor, unit)} ÷ {n:,}).")
+        text = (f"Each of the {n:,} voters started with an equal share of {format_units(start, unit)} "
+                f"({format_units(budget.amount_minor, unit)} ÷ {n:,}).")
         if params["completion"] != "none" and done.runs > 1:
-            text += (f" Add1: the share was raised in steps of {format_money(params['step'] * unit, unit)} to "
-                     f"{format_money(per_voter, unit)} ({done.runs:,} runs)")
+            text += (f" Add1: the share was raised in steps of {format_units(params['step'] * unit, unit)} to "
+                     f"{format_units(per_voter, unit)} ({done.runs:,} runs)")
             if done.overspend_minor is not None:
-                text += (f"; one more step would have spent {format_money(done.overspend_minor, unit)}, more than "
+                text += (f"; one more step would have spent {format_units(done.overspend_minor, unit)}, more than "
                          f"the budget.")
             else:
                 text += "."
@@ -353,8 +457,8 @@ class MethodOfEqualShares(Rule):
         for p, alpha, rho, poor in zip(result.bought, result.alpha, result.rho, result.poor_weight):
             pid = engine.candidates[p].id
             alpha_minor = to_fraction(alpha) / scale
-            text = (f"Funded: {plural(votes[pid], 'voter')} approved it; each paid at most "
-                    f"{format_money(alpha_minor, unit)}")
+            text = (f"Funded: {plural_thousands(votes[pid], 'voter')} approved it; each paid at most "
+                    f"{format_units(alpha_minor, unit)}")
             text += f" ({poor:,} of them paid all they had left)." if poor else "."
             trace.append(TraceStep("fund", text, pid, {"votes": votes[pid], "alpha_minor": alpha_minor,
                                                        "rho": to_fraction(rho), "cost_minor": engine.cost_minor[p]}))
@@ -366,8 +470,9 @@ class MethodOfEqualShares(Rule):
             pid = engine.candidates[p].id
             money = to_fraction(engine.supporters_money(p, result)) / scale
             trace.append(TraceStep(
-                "skip", f"Not funded: its {plural(votes[pid], 'supporter')} had only {format_money(money, unit)} "
-                f"left, it needed {format_money(engine.cost_minor[p], unit)}.", pid,
+                "skip", f"Not funded: its {plural_thousands(votes[pid], 'supporter')} had only "
+                f"{format_units(money, unit)} "
+                f"left, it needed {format_units(engine.cost_minor[p], unit)}.", pid,
                 {"votes": votes[pid], "supporters_money_minor": money, "cost_minor": engine.cost_minor[p]}))
         return bought
 
@@ -380,8 +485,9 @@ class MethodOfEqualShares(Rule):
             if p.cost_minor <= left:
                 left -= p.cost_minor
                 funded[p.id] = p.cost_minor
-                trace.append(TraceStep("fund", f"Funded in the top-up: {plural(votes[p.id], 'voter')} approved it "
-                                       f"and it fit the {format_money(left + p.cost_minor, budget.unit_minor)} "
+                trace.append(TraceStep("fund", f"Funded in the top-up: {plural_thousands(votes[p.id], 'voter')} "
+                                       f"approved it "
+                                       f"and it fit the {format_units(left + p.cost_minor, budget.unit_minor)} "
                                        f"left.", p.id, {"votes": votes[p.id]}))
 
     @staticmethod

@@ -19,59 +19,38 @@ from typing import Any
 
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.approval_greedy import (
-    check_approval_bounds,
-    MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, format_money, no_ballots_outcome, plural, screen,
-    validate_approval_ballot, validate_approval_ballots,
+from fundcircle.voting.rules._common import (
+    MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, ApprovalGroups, ExactSum, approval_ballots, check_approval_bounds,
+    format_units, no_approval_ballots_outcome, number_type, plural_thousands, screen, to_fraction,
+    validate_approval_ballot,
 )
-from fundcircle.voting.rules.mes import number_type, to_fraction
 from fundcircle.voting.tiebreak import tie_key_function
 
 
-class PhragmenEngine:
-    """Grouped ballots and the lazy sequential-Phragmén loop."""
+class PhragmenEngine(ApprovalGroups):
+    """Grouped ballots and the lazy sequential-Phragmén loop's state."""
 
-    def __init__(self, candidates: Sequence[Proposal], ballots: Sequence[Ballot]) -> None:
-        self.candidates = list(candidates)
+    def __init__(self, candidates: Sequence[Proposal], groups: Mapping[frozenset[str], int] | Sequence[Ballot]) -> None:
+        super().__init__(candidates, groups)
         self.num = number_type()
-        index = {p.id: i for i, p in enumerate(self.candidates)}
-        groups: dict[frozenset[int], int] = {}
-        for ballot in ballots:
-            key = frozenset(index[pid] for pid in ballot.value if pid in index)
-            if key:
-                groups[key] = groups.get(key, 0) + 1
-        self.group_approvals = [sorted(g) for g in groups]
-        self.group_weight = list(groups.values())
-        m = len(self.candidates)
-        self.supporters: list[list[int]] = [[] for _ in range(m)]
-        for g, approvals in enumerate(self.group_approvals):
-            for p in approvals:
-                self.supporters[p].append(g)
-        self.weight = [sum(self.group_weight[g] for g in self.supporters[p]) for p in range(m)]
-        neighbours: list[set[int]] = [set() for _ in range(m)]
-        for approvals in self.group_approvals:
-            for p in approvals:
-                neighbours[p].update(approvals)
-        self.neighbours = [sorted(s - {p}) for p, s in enumerate(neighbours)]
         #: load_class[g]: index into load_value of the group's current load (0 = no load yet)
         self.load_class = [0] * len(self.group_weight)
         self.load_value: list[Any] = [self.num(0)]
 
     def moment(self, p: int) -> Any:
         """t_p = (c_p + Σ_{i∈S_p} ℓ_i) / |S_p|."""
-        weight_by_class: dict[int, int] = {}
-        for g in self.supporters[p]:
-            c = self.load_class[g]
-            if c:
-                weight_by_class[c] = weight_by_class.get(c, 0) + self.group_weight[g]
-        loads = sum((self.load_value[c] * w for c, w in weight_by_class.items()), self.num(0))
-        return (loads + self.candidates[p].cost_minor) / self.weight[p]
+        counts = self.class_weights(p, self.load_class)
+        loads = ExactSum()
+        loads.add(map(self.load_value.__getitem__, counts), counts.values())
+        return self.num(loads.numerator + self.candidates[p].cost_minor * loads.denominator,
+                        loads.denominator * self.weight[p])
 
     def buy(self, p: int, moment: Any) -> None:
         self.load_value.append(moment)
         new_class = len(self.load_value) - 1
+        load_class = self.load_class
         for g in self.supporters[p]:
-            self.load_class[g] = new_class
+            load_class[g] = new_class
 
 
 @register
@@ -101,13 +80,13 @@ class SequentialPhragmen(Rule):
     def tally(self, proposals: Sequence[Proposal], ballots: Sequence[Ballot], budget: Budget,
               params: Mapping[str, Any], seed: str) -> Outcome:
         params = dict(params)
-        valid = validate_approval_ballots(self, ballots, proposals, budget, params)
+        valid, groups = approval_ballots(self, ballots, proposals, budget, params)
         if not valid:
-            return no_ballots_outcome(self.id, params, budget, seed)
-        screening = screen(proposals, valid, budget, seed, params["tie_order"])
+            return no_approval_ballots_outcome(self.id, params, budget, seed)
+        screening = screen(proposals, valid, budget, seed, params["tie_order"], groups)
         votes, unit, trace = screening.votes, budget.unit_minor, list(screening.trace)
         tie_key = tie_key_function(params["tie_order"], seed, votes)
-        engine = PhragmenEngine(screening.candidates, valid)
+        engine = PhragmenEngine(screening.candidates, screening.groups)
         funded = {p.id: 0 for p in screening.free}
         summary: dict[str, Any] = {"n": screening.n, "tied_misfit": False}
         left = budget.amount_minor
@@ -138,24 +117,26 @@ class SequentialPhragmen(Rule):
                 done[p] = True
                 if params["overflow"] == "stop":
                     stopped_at = p
-                    trace.append(TraceStep("stop", f"Not funded: its {plural(votes[proposal.id], 'supporter')} "
+                    supporters = plural_thousands(votes[proposal.id], "supporter")
+                    trace.append(TraceStep("stop", f"Not funded: its {supporters} "
                                            f"could pay for it next, but it needed "
-                                           f"{format_money(proposal.cost_minor, unit)} and only "
-                                           f"{format_money(left, unit)} was left, so the rule stops here.",
+                                           f"{format_units(proposal.cost_minor, unit)} and only "
+                                           f"{format_units(left, unit)} was left, so the rule stops here.",
                                            proposal.id, data))
                     break
-                trace.append(TraceStep("skip", f"Not funded: it needed {format_money(proposal.cost_minor, unit)} "
-                                       f"and only {format_money(left, unit)} was left.", proposal.id, data))
+                trace.append(TraceStep("skip", f"Not funded: it needed {format_units(proposal.cost_minor, unit)} "
+                                       f"and only {format_units(left, unit)} was left.", proposal.id, data))
                 continue
             engine.buy(p, moment)
             done[p] = True
             left -= proposal.cost_minor
             funded[proposal.id] = proposal.cost_minor
-            for q in engine.neighbours[p]:
+            for q in engine.neighbours(p):
                 fresh[q] = False
-            trace.append(TraceStep("fund", f"Funded: its {plural(votes[proposal.id], 'supporter')} had earned "
+            supporters = plural_thousands(votes[proposal.id], "supporter")
+            trace.append(TraceStep("fund", f"Funded: its {supporters} had earned "
                                    f"enough together at moment {float(to_fraction(moment)):.6g} (earliest of the "
-                                   f"remaining proposals); it costs {format_money(proposal.cost_minor, unit)}.",
+                                   f"remaining proposals); it costs {format_units(proposal.cost_minor, unit)}.",
                                    proposal.id, data))
         for p in range(m):
             pid = engine.candidates[p].id

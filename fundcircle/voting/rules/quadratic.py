@@ -14,7 +14,7 @@ from typing import Any
 
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.score import (
+from fundcircle.voting.rules._common import (
     check_ballots, check_int_mapping, count_supporters, greedy_outcome, no_ballots_outcome, plural, raise_if_errors,
 )
 from fundcircle.errors import ValidationError

@@ -38,7 +38,7 @@ from typing import Any
 from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
-from fundcircle.voting.rules.score import (
+from fundcircle.voting.rules._common import (
     check_ballots, check_int_mapping, format_fraction, format_money, plural, raise_if_errors, round_shares,
 )
 from fundcircle.voting.tiebreak import lottery_key, tie_key_function
