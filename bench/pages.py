@@ -16,8 +16,11 @@ What it does:
    much the baseline moved), and prints requests per second and each page's ratio to the mean of
    the minimal runs.
 
-Every request is anonymous and carries no validators, so each one renders the page in full (the
-ETag/304 path is measured separately, as "round page, revalidated"). Non-200 answers are counted
+Every request is anonymous and carries no validators (the ETag/304 path is measured separately, as
+"round page, revalidated"). In the default configuration anonymous visitors share renders (the
+page cache, keyed by the data behind the page, and a one-second memo of that data; see
+``fundcircle/transparency/caching.py``); ``--render-every-time`` turns both off so every request
+loads and renders the page, which is what a signed-in member costs. Non-200 answers are counted
 and reported; a run with errors is flagged.
 """
 
@@ -210,6 +213,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the instance directory")
+    parser.add_argument("--render-every-time", action="store_true",
+                        help="serve the app with its page cache and state memo off (every request renders)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="fundcircle-bench-pages-"))
@@ -221,7 +226,9 @@ def main() -> None:
         env = prepare(instance)
         round_path, ledger_path = find_paths(instance)
         app_port, minimal_port = free_port(), free_port()
-        servers.append(serve("fundcircle:create_app()", app_port, args.workers, env, ROOT))
+        factory = ("fundcircle:create_app({'PUBLIC_PAGE_CACHE_ENTRIES': 0, 'PUBLIC_STATE_TTL_S': 0})"
+                   if args.render_every_time else "fundcircle:create_app()")
+        servers.append(serve(factory, app_port, args.workers, env, ROOT))
         minimal_env = {**os.environ, "PYTHONPATH": str(workdir)}
         servers.append(serve("minimal_app:app", minimal_port, args.workers, minimal_env, workdir))
         wait_ready(app_port, round_path)
@@ -230,7 +237,8 @@ def main() -> None:
 
         generator = "wrk" if shutil.which("wrk") else "python (2 processes x threads)"
         print(f"gunicorn: {args.workers} sync workers per server; load: {generator}, {args.connections} "
-              f"connections, {args.duration:g}s per measurement; SQLite demo data in {instance}")
+              f"connections, {args.duration:g}s per measurement; SQLite demo data in {instance}; "
+              + ("page cache and state memo OFF" if args.render_every_time else "default configuration"))
         conditional = http.client.HTTPConnection("127.0.0.1", app_port)
         conditional.request("GET", round_path)
         etag = conditional.getresponse().getheader("ETag") or ""

@@ -31,7 +31,7 @@ def circle_page(slug: str):  # type: ignore[no-untyped-def]
 def _render_circle_page(slug: str) -> tuple[str, int]:
     from fundcircle.transparency import queries as public_queries
 
-    circle = queries.circle_by_slug_or_404(db.session, slug)
+    circle = public_queries.circle_or_404(db.session, slug)  # without the member list
     user = current_user()
     rounds = round_queries.visible_rounds(db.session, circle, user)
     now = utcnow()

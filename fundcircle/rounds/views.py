@@ -133,9 +133,10 @@ def round_page(slug: str, round_id: int):  # type: ignore[no-untyped-def]
 def _render_round_page(slug: str, round_id: int) -> tuple[str, int]:
     from fundcircle.transparency import queries as public_queries
 
-    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
+    # without the circle's member list, which the page does not show
+    circle = public_queries.circle_or_404(db.session, slug)
     user = current_user()
-    round_ = queries.round_or_404(db.session, circle, round_id, user)
+    round_ = public_queries.round_or_404(db.session, circle, round_id, user)
     now = utcnow()
     rule = get_rule(round_.rule_id)
     return render_template(

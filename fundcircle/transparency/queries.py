@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from fundcircle.circles.models import Circle, Membership
 from fundcircle.ledger import accounts as chart
@@ -106,7 +106,9 @@ def results_of(session: Session, round_ids: Iterable[int]) -> dict[int, RoundRes
     ids = list(round_ids)
     if not ids:
         return {}
-    return {r.round_id: r for r in session.scalars(sa.select(RoundResult).where(RoundResult.round_id.in_(ids)))}
+    # lazyload: a result eagerly loads its awards, their proposals, rounds, circle and members
+    return {r.round_id: r for r in session.scalars(sa.select(RoundResult).options(lazyload("*"))
+                                                   .where(RoundResult.round_id.in_(ids)))}
 
 
 def round_summaries(session: Session, rounds: Sequence[Round], now: dt.datetime) -> list[RoundSummary]:
@@ -205,7 +207,7 @@ def format_score(value: int | Fraction | None) -> str:
 
 def results_view(session: Session, round_: Round) -> ResultsView | None:
     """Everything the results page shows, or None while the round has no stored result."""
-    result = session.scalar(sa.select(RoundResult).where(RoundResult.round_id == round_.id))
+    result = session.scalar(sa.select(RoundResult).options(lazyload("*")).where(RoundResult.round_id == round_.id))
     if result is None:
         return None
     outcome = result.outcome or {}
@@ -334,14 +336,14 @@ def _earmark_like(circle_id: int) -> str:
     return f"{circle_id}:pot:%:earmarked:%"
 
 
-def _ledger_rows(circle_id: int) -> sa.Subquery:
-    """Per sealed transaction of the circle: its deltas and the running balances (window sums over
-    the whole ledger, so a filtered view still shows true balances)."""
+def _ledger_rows() -> sa.Subquery:
+    """Per sealed transaction of a circle: its deltas and the running balances (window sums over
+    the whole ledger, so a filtered view still shows true balances). Parameters: ``circle_id``,
+    ``pot_key``, ``earmark_like``."""
     t, s, p, a = (LedgerTransaction.__table__, LedgerSeal.__table__, LedgerPosting.__table__,
                   LedgerAccount.__table__)
-    pot_key = chart.pot_available(circle_id).key
-    is_pot = a.c.key == pot_key
-    is_earmark = a.c.key.like(_earmark_like(circle_id))
+    is_pot = a.c.key == sa.bindparam("pot_key", type_=sa.String)
+    is_earmark = a.c.key.like(sa.bindparam("earmark_like", type_=sa.String))
     zero = sa.literal(0, sa.BigInteger)
     deltas = (
         sa.select(
@@ -354,7 +356,7 @@ def _ledger_rows(circle_id: int) -> sa.Subquery:
         )
         .select_from(t.join(s, s.c.transaction_id == t.c.id).join(p, p.c.transaction_id == t.c.id)
                      .join(a, a.c.id == p.c.account_id))
-        .where(t.c.circle_id == circle_id)
+        .where(t.c.circle_id == sa.bindparam("circle_id", type_=sa.Integer))
         .group_by(t.c.id, s.c.seq, t.c.kind, t.c.effective_on, t.c.recorded_at, t.c.external_source,
                   t.c.external_id, t.c.reverses_id)
     ).subquery("deltas")
@@ -367,22 +369,50 @@ def _ledger_rows(circle_id: int) -> sa.Subquery:
     ).subquery("running")
 
 
+#: (count statement, page statement) per combination of active filters, built once: building
+#: these statements cost more per request than running them
+_LEDGER_STATEMENTS: dict[tuple[bool, ...], tuple[sa.Select[Any], sa.Select[Any]]] = {}
+
+
+def _ledger_statements(active: tuple[bool, bool, bool, bool]) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """Statements for the filters that are set: (kind, date_from, date_to, round)."""
+    cached = _LEDGER_STATEMENTS.get(active)
+    if cached is not None:
+        return cached
+    running = _ledger_rows()
+    conditions = []
+    if active[0]:
+        conditions.append(running.c.kind == sa.bindparam("kind", type_=sa.String))
+    if active[1]:
+        conditions.append(running.c.effective_on >= sa.bindparam("date_from", type_=sa.Date))
+    if active[2]:
+        conditions.append(running.c.effective_on <= sa.bindparam("date_to", type_=sa.Date))
+    if active[3]:
+        conditions.append(running.c.earmark_key.like(sa.bindparam("round_like", type_=sa.String)))
+    count = sa.select(sa.func.count()).select_from(running).where(*conditions)
+    rows = (sa.select(running).where(*conditions).order_by(running.c.seq.desc())
+            .limit(sa.bindparam("limit", type_=sa.Integer)).offset(sa.bindparam("offset", type_=sa.Integer)))
+    _LEDGER_STATEMENTS[active] = (count, rows)
+    return count, rows
+
+
 def ledger_page(session: Session, circle: Circle, filters: LedgerFilters, page: int, per_page: int) -> LedgerPage:
     """One page of the circle's public ledger, newest first. ``page`` is clamped by the caller."""
-    running = _ledger_rows(circle.id)
-    conditions = []
-    if filters.kind is not None:
-        conditions.append(running.c.kind == filters.kind)
-    if filters.date_from is not None:
-        conditions.append(running.c.effective_on >= filters.date_from)
-    if filters.date_to is not None:
-        conditions.append(running.c.effective_on <= filters.date_to)
-    if filters.round_id is not None:
-        conditions.append(running.c.earmark_key.like(f"{circle.id}:pot:{filters.round_id}:earmarked:%"))
-    total = session.scalar(sa.select(sa.func.count()).select_from(running).where(*conditions)) or 0
-    rows = session.execute(
-        sa.select(running).where(*conditions).order_by(running.c.seq.desc())
-        .limit(per_page).offset((page - 1) * per_page)).all()
+    active = (filters.kind is not None, filters.date_from is not None, filters.date_to is not None,
+              filters.round_id is not None)
+    count, select_rows = _ledger_statements(active)
+    params: dict[str, Any] = {"circle_id": circle.id, "pot_key": chart.pot_available(circle.id).key,
+                              "earmark_like": _earmark_like(circle.id)}
+    if active[0]:
+        params["kind"] = filters.kind
+    if active[1]:
+        params["date_from"] = filters.date_from
+    if active[2]:
+        params["date_to"] = filters.date_to
+    if active[3]:
+        params["round_like"] = f"{circle.id}:pot:{filters.round_id}:earmarked:%"
+    total = session.scalar(count, params) or 0
+    rows = session.execute(select_rows, {**params, "limit": per_page, "offset": (page - 1) * per_page}).all()
     entries = _entries(session, circle.id, rows)
     proposal_ids = {e.proposal_id for e in entries if e.proposal_id is not None}
     return LedgerPage(entries=entries, total=total, page=page, per_page=per_page,
@@ -598,3 +628,37 @@ def _phase(dates: Sequence[dt.datetime | None], now: dt.datetime) -> Phase:
     names = ("published_at", "submissions_open_at", "submissions_close_at", "deliberation_open_at",
              "voting_open_at", "voting_close_at")
     return Round.phase_at(SimpleNamespace(**dict(zip(names, dates))), now)  # type: ignore[arg-type]
+
+
+# -- light loaders for the public pages ------------------------------------------------------------
+
+def circle_or_404(session: Session, slug: str) -> Circle:
+    """The circle without its member list (the ORM would eagerly load every membership and user,
+    which no public page needs). NotFound when there is none."""
+    from fundcircle.errors import NotFound
+
+    circle = session.scalar(sa.select(Circle).options(lazyload("*")).where(Circle.slug == slug))
+    if circle is None:
+        raise NotFound("There is no circle here.")
+    return circle
+
+
+def published_rounds(session: Session, circle_id: int) -> list[Any]:
+    """(id, title) rows of the circle's published rounds, newest call first."""
+    r = Round.__table__
+    return list(session.execute(sa.select(r.c.id, r.c.title).where(r.c.circle_id == circle_id,
+                                                                   r.c.published_at.is_not(None))
+                                .order_by(r.c.submissions_open_at.desc())))
+
+
+def round_or_404(session: Session, circle: Circle, round_id: int, user: Any) -> Round:
+    """Like ``rounds.queries.round_or_404`` (same visibility rule, same 404), without the eager
+    circle -> memberships -> users chain a Round brings along."""
+    from fundcircle.errors import NotFound
+    from fundcircle.rounds.permissions import can_view_round
+
+    round_ = session.scalar(sa.select(Round).options(lazyload("*"))
+                            .where(Round.id == round_id, Round.circle_id == circle.id))
+    if round_ is None or not can_view_round(user, round_):
+        raise NotFound("There is no such round in this circle.")
+    return round_

@@ -15,12 +15,10 @@ from flask import render_template, request
 from werkzeug.datastructures import MultiDict
 
 from fundcircle.auth.permissions import current_user
-from fundcircle.circles import queries as circle_queries
 from fundcircle.db import utcnow
 from fundcircle.errors import NotFound
 from fundcircle.extensions import db
 from fundcircle.ledger.models import TRANSACTION_KINDS
-from fundcircle.rounds import queries as round_queries
 from fundcircle.rounds.models import Phase
 from fundcircle.transparency import caching, charts, queries
 
@@ -47,8 +45,8 @@ def results(slug: str, round_id: int):  # type: ignore[no-untyped-def]
 
 
 def _render_results(slug: str, round_id: int) -> tuple[str, int]:
-    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
-    round_ = round_queries.round_or_404(db.session, circle, round_id, current_user())
+    circle = queries.circle_or_404(db.session, slug)
+    round_ = queries.round_or_404(db.session, circle, round_id, current_user())
     now = utcnow()
     view = queries.results_view(db.session, round_)
     chart = None
@@ -82,10 +80,9 @@ def ledger(slug: str):  # type: ignore[no-untyped-def]
 def _render_ledger(slug: str) -> tuple[str, int]:
     from fundcircle import ledger as ledger_api
 
-    circle = circle_queries.circle_by_slug_or_404(db.session, slug)
+    circle = queries.circle_or_404(db.session, slug)
     now = utcnow()
-    rounds = round_queries.visible_rounds(db.session, circle, current_user())
-    public_rounds = [r for r in rounds if r.published_at is not None]
+    public_rounds = queries.published_rounds(db.session, circle.id)
     filters, page, per_page, errors = parse_ledger_args(request.args, {r.id for r in public_rounds})
     context: dict[str, Any] = {"circle": circle, "rounds": public_rounds, "kinds": TRANSACTION_KINDS,
                                "kind_labels": queries.KIND_LABELS, "filters": filters, "errors": errors,
