@@ -25,6 +25,12 @@ class User(Base):
 
     @property
     def name(self) -> str:
+        """The name others see. Never derived from the e-mail address: it is shown on public pages."""
+        return self.display_name or f"Participant {self.id}"
+
+    @property
+    def own_name(self) -> str:
+        """What the user sees of themself (navigation, account page): may show their e-mail's local part."""
         return self.display_name or self.email.split("@", 1)[0]
 
 

@@ -251,9 +251,6 @@ def test_no_canary_on_any_public_page_api_response_or_export(canary_site) -> Non
 
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known leak, reported to the proposals owner: the proposal page shows "
-                                       "User.name, which falls back to the e-mail's local part when an applicant "
-                                       "has no display name")
 def test_an_applicant_without_a_display_name_keeps_the_email_private(app) -> None:  # type: ignore[no-untyped-def]
     from fundcircle.auth.models import User
     from fundcircle.extensions import db
