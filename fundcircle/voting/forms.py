@@ -32,7 +32,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from fundcircle.errors import FundcircleError, ValidationError
 from fundcircle.forms import BaseForm
 from fundcircle.ledger.money import format_amount, format_money, parse_amount
-from fundcircle.voting.base import BallotKind, ConsentKind, ConsentResponse
+from fundcircle.voting.base import BallotKind, ConsentResponse
 
 FIELD_RE = re.compile(r"^p([1-9][0-9]{0,17})$")
 REASON_MAX_CHARS = 2000
@@ -463,7 +463,3 @@ def merge_choices(kind: BallotKind, choices: Any, extra: Any) -> Any:
     merged = dict(choices)
     merged.update(extra)
     return merged
-
-
-def consent_kinds() -> list[str]:
-    return [k.value for k in ConsentKind]
