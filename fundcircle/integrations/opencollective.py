@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from fundcircle.errors import IntegrationError
+from fundcircle.errors import IntegrationError, ValidationError
 from fundcircle.ledger.money import exponent
 
 log = logging.getLogger(__name__)
@@ -476,12 +476,21 @@ class OpenCollectiveClient:
 
     def iter_expenses(self, account_slug: str, *, status: list[str] | None = None,
                       date_from: dt.datetime | None = None, custom_data: dict[str, Any] | None = None,
-                      search_term: str | None = None, page_size: int | None = None) -> Iterator[OCExpense]:
+                      search_term: str | None = None, page_size: int | None = None,
+                      skip_unreadable: bool = False) -> Iterator[OCExpense]:
+        """The account's expenses, oldest first. ``skip_unreadable``: leave out (and log) expenses whose
+        amount fundcircle cannot represent (e.g. a currency it does not support), for listings that
+        only look for fundcircle's own expenses among everyone's."""
         variables: dict[str, Any] = {"account": {"slug": account_slug}, "status": status,
                                      "dateFrom": date_from.isoformat() if date_from else None,
                                      "customData": custom_data, "searchTerm": search_term}
         for node in self._pages(Q_EXPENSES, "FcExpenses", "expenses", variables, min(page_size or self.page_size, 1000)):
-            yield OCExpense.from_node(node)
+            try:
+                yield OCExpense.from_node(node)
+            except (OpenCollectiveError, ValidationError) as exc:
+                if not skip_unreadable:
+                    raise
+                log.warning("skipping Open Collective expense %s: %s", node.get("publicId"), exc.user_message)
 
     def iter_transactions(self, account_slug: str, *, date_from: dt.datetime | None = None,
                           expense_id: str | None = None, kinds: tuple[str, ...] | None = RECONCILE_KINDS,

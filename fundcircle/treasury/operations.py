@@ -300,7 +300,7 @@ def _refresh_payouts(session: Session, circle: Circle, client: OpenCollectiveCli
     by_id = {p.oc_expense_id: p for p in payouts}
     seen: set[str] = set()
     for status in (None, ["DRAFT"]):
-        for expense in client.iter_expenses(account_slug, status=status):
+        for expense in client.iter_expenses(account_slug, status=status, skip_unreadable=True):
             payout = by_id.get(expense.id)
             if payout is not None:
                 _apply_expense(payout, expense, client, now)

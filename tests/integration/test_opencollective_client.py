@@ -312,3 +312,15 @@ def test_the_fakes_admin_page_approves_and_pays_like_oc(fake: FakeOpenCollective
     assert sorted((r.kind, r.amount_minor) for r in rows) == [("EXPENSE", -240_00), ("PAYMENT_PROCESSOR_FEE", -150)]
     again = requests.post(f"{fake.url}/__fake__/expenses/{e.public_id}/pay", data={}, timeout=5, allow_redirects=False)
     assert again.status_code == 409  # already paid
+
+
+def test_someone_elses_unreadable_expense_does_not_break_a_listing(fake: FakeOpenCollective) -> None:
+    c = client(fake)
+    ours = c.create_grant_expense(grant()).expense
+    # a hand-made expense fundcircle cannot represent: 123.45 ISK (ISK has no minor unit)
+    fake.state["expenses"].append({**fake.find_expense(ours.id), "id": "odd-1", "publicId": "ex_odd1",
+                                   "legacyId": 77777, "currency": "ISK", "amount_cents": 12345, "customData": None,
+                                   "reference": None})
+    with pytest.raises(OpenCollectiveError, match="not a whole amount of ISK"):
+        list(c.iter_expenses(SLUG))
+    assert [e.id for e in c.iter_expenses(SLUG, skip_unreadable=True)] == [ours.id]
