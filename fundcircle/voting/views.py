@@ -131,10 +131,11 @@ def _load_page(slug: str, round_id: int) -> BallotPage:
         is_tallied=ops.has_result(db.session, round_.id))
 
 
-def _render(page: BallotPage, form: BallotFormBase | None, status: int = 200):  # type: ignore[no-untyped-def]
+def _render(page: BallotPage, form: BallotFormBase | None, status: int = 200,
+            error: str = ""):  # type: ignore[no-untyped-def]
     g._no_store = True  # a ballot (even half-filled) is private: no shared or back-button caches
     return render_template("voting/ballot.html", page=page, circle=page.circle, round=page.round, form=form,
-                           rules=page.rules, kind=page.rules.kind.value), status
+                           rules=page.rules, kind=page.rules.kind.value, error=error), status
 
 
 def ballot(slug: str, round_id: int):  # type: ignore[no-untyped-def]
@@ -143,11 +144,10 @@ def ballot(slug: str, round_id: int):  # type: ignore[no-untyped-def]
         if not page.is_open:
             return _render(page, None)
         return _render(page, build_ballot_form(page.rules, page.proposals, stored=page.stored_value))
-    form = build_ballot_form(page.rules, page.proposals, formdata=request.form)
     if not page.is_open:
         # refused by the operation too; answered here without touching the database
-        form.form_errors.append(_closed_message(page))
-        return _render(page, form, 409)
+        return _render(page, None, 409, error=_closed_message(page))
+    form = build_ballot_form(page.rules, page.proposals, formdata=request.form)
     if not form.validate_on_submit():
         return _render(page, form, 422)
     try:
@@ -156,9 +156,13 @@ def ballot(slug: str, round_id: int):  # type: ignore[no-untyped-def]
         receipt = ops.cast_ballot(db.session, page.round, page.user, choices, page.now)
     except FundcircleError as err:
         log.info("vote_rejected round=%s user=%s reason=%s", page.round.id, page.user.id, type(err).__name__)
+        if isinstance(err, ops.VotingClosed):  # a close won the race: no form to send again
+            page.is_tallied = True
+            message = err.user_message
+            if "not recorded" not in message:
+                message += " Your ballot was not recorded."
+            return _render(page, None, err.http_status, error=message)
         form.attach_errors(err)
-        if isinstance(err, ops.VotingClosed):
-            page.is_tallied = ops.has_result(db.session, page.round.id)
         return _render(page, form, err.http_status)
     _mail_receipt(page, receipt)
     log.info("vote_cast round=%s user=%s change=%s", page.round.id, page.user.id, receipt.is_change)
