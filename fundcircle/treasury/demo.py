@@ -87,6 +87,10 @@ def seed_demo(ctx: DemoContext) -> None:
     started_here = _EXTENSION_KEY not in app.extensions
     saved = {k: app.config.get(k) for k in ("OPENCOLLECTIVE_API_URL", "OPENCOLLECTIVE_WEBSITE_URL",
                                             "OPENCOLLECTIVE_TOKEN")}
+    if started_here and not uses_real_opencollective(app.config):
+        # a new demo circle starts a new Open Collective: a state file left from an earlier demo
+        # database holds expenses whose award references would collide with the new awards
+        (Path(app.config["INSTANCE_PATH"]) / FAKE_STATE_FILE).unlink(missing_ok=True)
     fake = local_fake(app)
     if fake is None:
         log.info("treasury demo: a real Open Collective is configured; no payouts are created")

@@ -48,3 +48,22 @@ def test_demo_story_and_recheck_against_the_persisted_fake(app: Any) -> None:
             assert state[approved.award_id] is AwardState.PAID_NOT_IN_LEDGER
     finally:
         treasury_demo.stop_local_fake(app)
+
+
+def test_a_new_demo_database_starts_a_new_fake_collective(app: Any, tmp_path: Any) -> None:
+    """A state file left from an earlier demo database must not leak old expenses into the new one."""
+    from fundcircle.integrations.fakes.opencollective import FakeOpenCollective
+
+    stale = FakeOpenCollective(state_path=app.config["INSTANCE_PATH"] / treasury_demo.FAKE_STATE_FILE)
+    stale.add_account(treasury_demo.DEMO_OC_SLUG)
+    stale.state["expenses"].append({"id": "old", "publicId": "ex_old", "legacyId": 1, "status": "PAID",
+                                    "customData": {"fundcircle_award_id": 1, "fundcircle_circle_id": 1},
+                                    "reference": "fundcircle:award:1:1", "account": treasury_demo.DEMO_OC_SLUG})
+    stale.save()
+    with app.app_context():
+        seed_demo(db.session, utcnow())
+        db.session.commit()
+        circle = db.session.scalar(sa.select(Circle).where(Circle.slug == DEMO_SLUG))
+        states = [s.state for s in queries.award_statuses(db.session, circle.id)]
+        assert states == [AwardState.PAID, AwardState.APPROVED, AwardState.AMOUNT_DIFFERS]
+        assert "ex_old" not in {s.oc_expense_id for s in queries.award_statuses(db.session, circle.id)}
