@@ -231,16 +231,19 @@ def test_anonymous_renders_are_shared_until_the_data_changes(app, client, sessio
         template_rendered.disconnect(record, app)
 
 
-def test_the_state_memo_delays_a_change_by_at_most_its_ttl(app, client, session, demo) -> None:  # type: ignore[no-untyped-def]
-    import time
+def test_the_state_memo_delays_a_change_by_at_most_its_ttl(app, client, session, demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.transparency import caching
 
-    app.config["PUBLIC_STATE_TTL_S"] = 0.3
+    clock = [1000.0]
+    monkeypatch.setattr(caching.time, "monotonic", lambda: clock[0])
+    app.config["PUBLIC_STATE_TTL_S"] = 1.0
     app.extensions.pop("fundcircle.statememo", None)
     first = client.get(f"/c/{SLUG}/ledger")
     ledger.record_contribution(session, demo["circle"], gross_minor=9_00, manual_reference="memo-test", now=utcnow())
     session.commit()
+    clock[0] += 0.9
     within = client.get(f"/c/{SLUG}/ledger")
     assert within.headers["ETag"] == first.headers["ETag"]  # inside the TTL: the memoised state
-    time.sleep(0.35)
+    clock[0] += 0.2
     after = client.get(f"/c/{SLUG}/ledger")
     assert after.headers["ETag"] != first.headers["ETag"] and "9.00" in after.get_data(as_text=True)
