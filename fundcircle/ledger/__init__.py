@@ -14,6 +14,13 @@ Writing (take the session and explicit ``now``/actor, flush, never commit):
     ensure_circle_accounts(session, circle, *, now) -> None
     run_with_retry(make_session, work) -> result   (commit boundary that retries lost writer races)
 
+Balance assertions (the books against an outside statement; insert-only rows):
+    assert_balance(session, account_key, expected, *, source, reference, now, as_of_seq=None,
+                   as_of_date=None, actor_id=None, note="") -> BalanceCheck   (flushes, never commits)
+    balance_at(session, account_key, *, as_of_seq=None, as_of_date=None) -> Money
+    balance_assertions(session, *, circle_id=None, account_key=None, mismatched_only=False) -> list[BalanceCheck]
+    recheck_balance_assertions(session) -> list[Problem]
+
 Reading:
     verify(session) -> VerifyReport       (ok, first_bad_seq, problems, head)
     head(session, circle_id=None) -> Head (seq, hash_hex)
@@ -26,6 +33,13 @@ LedgerImmutable, LedgerIntegrityError, plus fundcircle.errors.IdempotencyConflic
 ValidationError and money.CurrencyMismatch.
 """
 
+from fundcircle.ledger.assertions import (
+    BalanceCheck,
+    assert_balance,
+    balance_assertions,
+    balance_at,
+    recheck_balance_assertions,
+)
 from fundcircle.ledger.checks import (
     AccountBalance,
     CircleBalances,
@@ -60,9 +74,10 @@ from fundcircle.ledger.posting import (
 )
 
 __all__ = [
-    "AccountBalance", "CircleBalances", "CurrencyMismatch", "Head", "InsufficientFunds", "Leg",
+    "AccountBalance", "BalanceCheck", "CircleBalances", "CurrencyMismatch", "Head", "InsufficientFunds", "Leg",
     "LedgerImmutable", "LedgerIntegrityError", "Money", "Posted", "Problem", "VerifyReport",
-    "account_balances", "award", "award_key", "balance", "cancel_award", "circle_balances",
-    "ensure_circle_accounts", "head", "move_to_host", "post", "record_contribution", "record_payout", "reverse",
-    "run_with_retry", "verify",
+    "account_balances", "assert_balance", "award", "award_key", "balance", "balance_assertions", "balance_at",
+    "cancel_award", "circle_balances",
+    "ensure_circle_accounts", "head", "move_to_host", "post", "recheck_balance_assertions", "record_contribution",
+    "record_payout", "reverse", "run_with_retry", "verify",
 ]

@@ -34,28 +34,53 @@ def ledger_group() -> None:
 @ledger_group.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify_command(as_json: bool) -> None:
-    """Recompute the hash chain from seq 1 and re-check every invariant.
+    """Recompute the hash chain from seq 1 and re-check every invariant, and recompute every
+    stored balance assertion.
 
-    Exit status 0 when everything holds, 1 otherwise (the first bad seq is named).
+    Exit status 0 when everything holds, 1 otherwise (the first bad seq is named). A balance
+    assertion that did not match its outside statement is listed but does not fail the check:
+    it is a finding to resolve, not damage.
     """
+    from dataclasses import asdict
+
+    from fundcircle.ledger.assertions import balance_assertions, recheck_balance_assertions
     from fundcircle.ledger.checks import verify
 
     engine, make_session = _session_factory()
     try:
         with make_session() as session:
             report = verify(session)
+            assertion_problems = recheck_balance_assertions(session)
+            assertions = balance_assertions(session)
     finally:
         engine.dispose()
+    mismatched = [a for a in assertions if not a.matched]
+    ok = report.ok and not assertion_problems
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    elif report.ok:
-        click.echo(f"ledger OK: {report.transactions} transactions, {report.postings} postings; "
-                   f"head seq {report.head.seq} {report.head.hash_hex or '(empty)'}")
+        out = report.to_dict()
+        out["ok"] = ok
+        out["balance_assertions"] = {
+            "count": len(assertions), "problems": [asdict(p) for p in assertion_problems],
+            "mismatched": [{"id": a.id, "account": a.account_key, "source": a.source, "reference": a.reference,
+                            "as_of_seq": a.as_of_seq, "expected_minor": a.expected.amount_minor,
+                            "ledger_minor": a.ledger.amount_minor, "currency": a.expected.currency}
+                           for a in mismatched]}
+        click.echo(json.dumps(out, indent=2))
     else:
-        click.echo(f"ledger BROKEN: first bad seq {report.first_bad_seq}", err=True)
-        for problem in report.problems:
+        if report.ok:
+            click.echo(f"ledger OK: {report.transactions} transactions, {report.postings} postings; "
+                       f"head seq {report.head.seq} {report.head.hash_hex or '(empty)'}")
+        else:
+            click.echo(f"ledger BROKEN: first bad seq {report.first_bad_seq}", err=True)
+            for problem in report.problems:
+                click.echo(f"  seq {problem.seq}: [{problem.code}] {problem.message}", err=True)
+        for problem in assertion_problems:
             click.echo(f"  seq {problem.seq}: [{problem.code}] {problem.message}", err=True)
-    sys.exit(0 if report.ok else 1)
+        if assertions:
+            click.echo(f"balance assertions: {len(assertions)} rechecked, "
+                       f"{len(assertion_problems)} changed since recorded, {len(mismatched)} did not match "
+                       f"their outside statement")
+    sys.exit(0 if ok else 1)
 
 
 @ledger_group.command("balance")

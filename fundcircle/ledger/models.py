@@ -1,4 +1,5 @@
-"""Ledger tables: currency, ledger_account, ledger_transaction, ledger_posting, ledger_seal.
+"""Ledger tables: currency, ledger_account, ledger_transaction, ledger_posting, ledger_seal,
+ledger_balance_assertion.
 
 Every table here is insert-only. The database refuses UPDATE and DELETE (and TRUNCATE on
 PostgreSQL) through triggers created in migration 0002; the ``before_flush`` guard below refuses
@@ -139,9 +140,48 @@ class LedgerSeal(Base):
     __table_args__ = (sa.CheckConstraint("(seq = 1) = (prev_hash IS NULL)", name="prev_hash_only_first"),)
 
 
+class LedgerBalanceAssertion(Base):
+    """An outside statement's balance of one account (a Stripe balance report, the Open Collective
+    host balance, a bank statement line) compared with the books, Beancount-style.
+
+    Amounts are natural-side (what ``balance()`` returns). ``ledger_minor`` is the books' balance
+    over the transactions sealed at or before ``as_of_seq`` (and, when ``as_of_date`` is set,
+    effective on or before that date); ``matched`` records whether it equalled ``expected_minor``.
+    A mismatch is a fact to resolve (a correcting entry, then a new assertion), never an edit.
+    """
+
+    __tablename__ = "ledger_balance_assertion"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("ledger_account.id", ondelete="RESTRICT"))
+    currency: Mapped[str] = mapped_column(sa.ForeignKey("currency.code", ondelete="RESTRICT"))
+    #: who stated the balance (``stripe``, ``opencollective``, ``bank``, ``treasurer``)
+    source: Mapped[str] = mapped_column(sa.String(40))
+    #: the outside statement (a Stripe balance report id, an OC host snapshot, a statement line)
+    reference: Mapped[str] = mapped_column(sa.String(255))
+    as_of_seq: Mapped[int] = mapped_column(BigId)
+    as_of_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    expected_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    ledger_minor: Mapped[int] = mapped_column(sa.BigInteger)
+    matched: Mapped[bool] = mapped_column()
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    asserted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="RESTRICT"))
+
+    __table_args__ = (
+        sa.CheckConstraint("matched = (expected_minor = ledger_minor)", name="matched_is_equality"),
+        sa.CheckConstraint("as_of_seq >= 0", name="as_of_seq_not_negative"),
+        sa.CheckConstraint("source <> '' AND reference <> ''", name="source_and_reference"),
+        sa.UniqueConstraint("source", "reference", "account_id"),
+        sa.Index("ix_ledger_balance_assertion_account_id_id", "account_id", "id"),
+    )
+
+
 #: the insert-only ledger tables (the migration's trigger list must match; a test checks)
-LEDGER_TABLES = ("currency", "ledger_account", "ledger_transaction", "ledger_posting", "ledger_seal")
-_LEDGER_CLASSES: tuple[type[Any], ...] = (Currency, LedgerAccount, LedgerTransaction, LedgerPosting, LedgerSeal)
+LEDGER_TABLES = ("currency", "ledger_account", "ledger_transaction", "ledger_posting", "ledger_seal",
+                 "ledger_balance_assertion")
+_LEDGER_CLASSES: tuple[type[Any], ...] = (Currency, LedgerAccount, LedgerTransaction, LedgerPosting, LedgerSeal,
+                                          LedgerBalanceAssertion)
 
 
 class LedgerImmutable(RuleViolation):

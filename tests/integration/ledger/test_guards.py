@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fundcircle.db import AppendOnlyViolation, translate_db_error
-from fundcircle.ledger import LedgerImmutable, award, record_contribution, verify
+from fundcircle.ledger import LedgerImmutable, Money, assert_balance, award, record_contribution, verify
 from fundcircle.ledger.models import LEDGER_TABLES, LedgerPosting, LedgerSeal, LedgerTransaction
 from tests.integration.ledger.helpers import NOW, World
 
@@ -23,6 +23,7 @@ UPDATES = {
     "ledger_transaction": "UPDATE ledger_transaction SET memo = 'edited'",
     "ledger_posting": "UPDATE ledger_posting SET amount_minor = amount_minor + 1",
     "ledger_seal": "UPDATE ledger_seal SET sealed_at = sealed_at",
+    "ledger_balance_assertion": "UPDATE ledger_balance_assertion SET note = 'edited'",
 }
 
 
@@ -30,6 +31,8 @@ def _funded(db_session: Session, world: World) -> None:
     record_contribution(db_session, world.circle, gross_minor=10_000, fee_minor=300, payment_intent_id="pi_g",
                         now=NOW)
     award(db_session, world.round, world.proposals[0], 4_000, now=NOW)
+    assert_balance(db_session, f"{world.circle.id}:stripe:clearing", Money(9_700, "EUR"), source="stripe",
+                   reference="bal_g", now=NOW)
     db_session.commit()
 
 
@@ -42,8 +45,8 @@ def test_expected_triggers_exist(db_session: Session, backend: str) -> None:
         assert EXPECTED_PG_TRIGGERS <= names
     else:
         names = set(db_session.execute(sa.text(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
-            "('currency', 'ledger_account', 'ledger_transaction', 'ledger_posting', 'ledger_seal')")).scalars())
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (%s)"
+            % ", ".join(f"'{t}'" for t in LEDGER_TABLES))).scalars())
         assert EXPECTED_SQLITE_TRIGGERS <= names
 
 
