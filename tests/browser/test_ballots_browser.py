@@ -85,3 +85,27 @@ def test_ranking_by_keyboard_alone(app, live_server: str, browser_page) -> None:
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Your ballot is recorded").wait_for()
     screenshot(page, "ballot-ranking-receipt")
+
+
+def test_consent_ballot_by_labels_and_the_round_panel(app, live_server: str, browser_page) -> None:  # type: ignore[no-untyped-def]
+    world = _voting_round(app, "consent", {"quorum": "1/2"})
+    page = browser_page
+    round_path = f"/c/{world['slug']}/r/{world['round_id']}"
+    _sign_in(page, live_server, world["members"][2], round_path + "/ballot")
+    page.goto(live_server + round_path)
+    page.get_by_role("link", name="Vote now").click()
+    group = page.get_by_role("group", name="“Project A”")
+    group.get_by_label("Concern: I can live with it, but want this noted").check()
+    page.get_by_role("button", name="Cast my ballot").click()
+    # the reason is required: the message sits next to the reason box, which keeps the choice made
+    page.get_by_text("A concern needs a reason.").first.wait_for()
+    assert group.get_by_label("Concern: I can live with it, but want this noted").is_checked()
+    group.get_by_label("Reason for your concern or objection to “Project A”").fill("Please share the budget.")
+    page.get_by_role("group", name="“Project B”").get_by_label("Consent: I can live with it").check()
+    screenshot(page, "ballot-consent")
+    page.get_by_role("button", name="Cast my ballot").click()
+    page.get_by_role("heading", name="Your ballot is recorded").wait_for()
+    page.get_by_role("link", name="Back to the round").click()
+    panel = page.get_by_role("region", name="Voting")
+    assert "You cast your ballot on" in panel.inner_text() and "Results stay hidden" in panel.inner_text()
+    screenshot(page, "round-voting-panel")
