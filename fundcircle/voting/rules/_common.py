@@ -538,29 +538,34 @@ class ApprovalGroups:
         self.candidates = list(candidates)
         if not isinstance(groups, Mapping):
             groups = approval_groups(groups)
-        index = {p.id: i for i, p in enumerate(self.candidates)}
-        merged: dict[frozenset[int], int] = {}
-        for value, count in groups.items():
-            key = frozenset(map(index.get, value))
-            if None in key:  # approvals of proposals that are not candidates
-                key = key - {None}
-            merged[key] = merged.get(key, 0) + count
+        index = self._index = {p.id: i for i, p in enumerate(self.candidates)}
+        candidate_ids = frozenset(index)
+        merged: Mapping[frozenset[str], int] = groups
+        if not all(value <= candidate_ids for value in groups):  # some approve non-candidates: drop those
+            merged = {}
+            for value, count in groups.items():
+                key = value & candidate_ids
+                merged[key] = merged.get(key, 0) + count
+        #: each group's approved candidates (ids), and its weight
         self.group_approvals = list(merged)
         self.group_weight = list(merged.values())
         m = len(self.candidates)
         single: list[list[int]] = [[] for _ in range(m)]
         heavy: list[list[tuple[int, int]]] = [[] for _ in range(m)]
+        weight = [0] * m
         for g, (approvals, count) in enumerate(merged.items()):
             if count == 1:
-                for p in approvals:
-                    single[p].append(g)
+                for pid in approvals:
+                    single[index[pid]].append(g)
             else:
-                for p in approvals:
+                for pid in approvals:
+                    p = index[pid]
                     heavy[p].append((g, count))
+                    weight[p] += count
         self.single_supporters = single
         self.heavy_supporters = heavy
         self.supporters = [single[p] + [g for g, _ in heavy[p]] for p in range(m)]
-        self.weight = [len(single[p]) + sum(w for _, w in heavy[p]) for p in range(m)]
+        self.weight = [weight[p] + len(single[p]) for p in range(m)]
         self._neighbours: dict[int, list[int]] = {}
 
     def neighbours(self, p: int) -> list[int]:
@@ -568,8 +573,8 @@ class ApprovalGroups:
         found = self._neighbours.get(p)
         if found is None:
             approvals = self.group_approvals
-            found = sorted(frozenset().union(*(approvals[g] for g in self.supporters[p])) - {p})
-            self._neighbours[p] = found
+            ids = frozenset().union(*(approvals[g] for g in self.supporters[p])) - {self.candidates[p].id}
+            found = self._neighbours[p] = sorted(map(self._index.__getitem__, ids))
         return found
 
     def class_weights(self, p: int, class_of: list[int]) -> Counter[int]:

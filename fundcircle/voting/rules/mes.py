@@ -10,8 +10,11 @@ Exact: money is scaled so every per-voter budget starts as an integer, and the a
 set ``FUNDCIRCLE_EXACT=fraction`` to force Fraction).
 
 Speed (§4.3): identical ballots are grouped with a weight; voters whose budgets are equal share a
-*budget class*, so per-voter work is integer dictionary work and rational arithmetic happens once
-per class; prices are re-evaluated lazily (ρ only rises within a run, so the last ρ is a lower bound).
+*budget class*, so per-voter work is counting (``collections.Counter``) and rational arithmetic
+happens once per class, with sums taken over a common denominator; prices are re-evaluated lazily
+(ρ only rises within a run, so the last ρ is a lower bound). Add1 does not compute the steps that a
+run proves cannot change anything (its *horizon*, :meth:`MesEngine.run`): they are counted, and the
+kept run is moved to its budget exactly. Every decision stays an exact comparison.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class RunResult:
     class_value: list[Any]
     alpha_slope: list[Any] = field(default_factory=list)
     class_slope: list[Any] = field(default_factory=list)
+    #: 0 when not measured or not beyond one step
     horizon: Any = 0
 
     def same_for_steps(self, step: int) -> int:

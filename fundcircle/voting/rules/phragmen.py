@@ -14,13 +14,15 @@ moment is a lower bound and proposals are re-evaluated lazily.
 from __future__ import annotations
 
 import heapq
+from math import gcd
+from operator import mul
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fundcircle.voting.base import Ballot, BallotKind, Budget, Outcome, Param, Proposal, Rule, TraceStep
 from fundcircle.voting.registry import register
 from fundcircle.voting.rules._common import (
-    MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, ApprovalGroups, ExactSum, approval_ballots, check_approval_bounds,
+    MAX_APPROVALS_PARAM, MIN_APPROVALS_PARAM, ApprovalGroups, approval_ballots, check_approval_bounds,
     format_units, no_approval_ballots_outcome, number_type, plural_thousands, screen, to_fraction,
     validate_approval_ballot,
 )
@@ -36,17 +38,27 @@ class PhragmenEngine(ApprovalGroups):
         #: load_class[g]: index into load_value of the group's current load (0 = no load yet)
         self.load_class = [0] * len(self.group_weight)
         self.load_value: list[Any] = [self.num(0)]
+        # every load is the moment of one purchase: kept also as integers over one common
+        # denominator, so that a moment is an integer dot product and one reduced fraction
+        self.load_scaled: list[int] = [0]
+        self.load_denominator = 1
 
     def moment(self, p: int) -> Any:
         """t_p = (c_p + Σ_{i∈S_p} ℓ_i) / |S_p|."""
         counts = self.class_weights(p, self.load_class)
-        loads = ExactSum()
-        loads.add(map(self.load_value.__getitem__, counts), counts.values())
-        return self.num(loads.numerator + self.candidates[p].cost_minor * loads.denominator,
-                        loads.denominator * self.weight[p])
+        loads = sum(map(mul, map(self.load_scaled.__getitem__, counts), counts.values()))
+        den = self.load_denominator
+        return self.num(loads + self.candidates[p].cost_minor * den, den * self.weight[p])
 
     def buy(self, p: int, moment: Any) -> None:
         self.load_value.append(moment)
+        den, d = self.load_denominator, moment.denominator
+        if den % d:
+            grown = den // gcd(den, d) * d
+            factor = grown // den
+            self.load_scaled = [x * factor for x in self.load_scaled]
+            self.load_denominator = den = grown
+        self.load_scaled.append(moment.numerator * (den // d))
         new_class = len(self.load_value) - 1
         load_class = self.load_class
         for g in self.supporters[p]:
