@@ -12,7 +12,7 @@ from tests.browser.conftest import screenshot
 pytestmark = pytest.mark.browser
 
 
-def _voting_round(app, rule_id: str, params: dict) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _voting_round(app, rule_id: str, params: dict, slug: str = "vote-circle") -> dict:  # type: ignore[no-untyped-def,type-arg]
     from fundcircle.db import utcnow
     from fundcircle.extensions import db
     from tests.support import factories as f
@@ -21,7 +21,7 @@ def _voting_round(app, rule_id: str, params: dict) -> dict:  # type: ignore[no-u
     day = dt.timedelta(days=1)
     with app.app_context():
         world = f.create_voting_round(
-            db.session, rule_id=rule_id, rule_params=params, proposals_at=now - 15 * day,
+            db.session, slug=slug, rule_id=rule_id, rule_params=params, proposals_at=now - 15 * day,
             submissions_open_at=now - 20 * day, submissions_close_at=now - 10 * day,
             deliberation_open_at=now - 9 * day, voting_open_at=now - day, voting_close_at=now + 6 * day)
         db.session.commit()
