@@ -226,9 +226,17 @@ def _store_transactions(session: Session, circle_id: int, run: ImportRun, txs: I
                "expense_public_id", "expense_legacy_id", "description", "occurred_at", "first_import_id")
     marker = "%s" if conn.dialect.name == "postgresql" else "?"
     sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})")
+    stamps: dict[dt.datetime | None, Any] = {}  # rows of one group share a timestamp: convert it once
+
+    def stamp(value: dt.datetime | None) -> Any:
+        found = stamps.get(value, stamps)
+        if found is stamps:
+            found = stamps[value] = bind_ts(value)
+        return found
+
     rows = [(circle_id, ref, t.id, t.public_id, t.legacy_id, t.group, t.type, t.kind, t.is_refund, t.is_refunded,
              t.amount_minor, t.currency, t.account_slug, t.opposite_slug, t.expense_id, t.expense_public_id,
-             t.expense_legacy_id, t.description, bind_ts(t.created_at), run.id)
+             t.expense_legacy_id, t.description, stamp(t.created_at), run.id)
             for ref, t in incoming.items() if ref not in known]
     if rows:
         cursor = conn.connection.cursor()

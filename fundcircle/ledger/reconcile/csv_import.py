@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -62,6 +61,8 @@ class ParsedCsv:
 
 def _minor(text: str, currency: str, *, line: int, column: str) -> int:
     try:
+        if not text.isascii():  # Decimal would read other scripts' digits; OC writes ASCII
+            raise InvalidOperation
         value = Decimal(text.strip().replace(",", ""))
     except InvalidOperation:
         raise CsvFormatError(f"line {line}, column {column}: {text!r} is not a number") from None
@@ -73,23 +74,21 @@ def _minor(text: str, currency: str, *, line: int, column: str) -> int:
     return int(scaled)
 
 
-_PLAIN_DECIMAL_RE = re.compile(r"(-?)(\d+)(?:\.(\d*))?")
-
-
 def _minor_fast(text: str, currency: str, exp: int, *, line: int, column: str) -> int:
     """``_minor`` for the usual shape (``-250``, ``12.5``) with integer arithmetic; anything else
     (grouping commas, exponents) goes through Decimal. Exact either way."""
-    m = _PLAIN_DECIMAL_RE.fullmatch(text)
-    if m is None:
+    whole, _dot, frac = text.partition(".")
+    negative = whole.startswith("-")
+    digits = whole[1:] if negative else whole
+    if not (digits.isdigit() and digits.isascii() and (not frac or (frac.isdigit() and frac.isascii()))):
         return _minor(text, currency, line=line, column=column)
-    sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
     if len(frac) > exp:
         if frac[exp:].strip("0"):
             raise CsvFormatError(f"line {line}, column {column}: {text} {currency} has more decimals than "
                                  f"{currency} has")
         frac = frac[:exp]
-    value = int(whole) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
-    return -value if sign else value
+    value = int(digits) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
+    return -value if negative else value
 
 
 def _when(text: str, *, line: int, column: str) -> dt.datetime | None:
@@ -172,6 +171,7 @@ def parse_transactions_csv(data: str | bytes, *, account_slug: str | None = None
     i_exp_id, i_exp_public, i_exp_legacy = index.get("expenseId"), index.get("expensePublicId"), index.get(
         "expenseLegacyId")
     rows: list[OCTransaction] = []
+    when_cache: dict[str, dt.datetime | None] = {}
     skipped = 0
     line = 1
     try:
@@ -219,8 +219,12 @@ def parse_transactions_csv(data: str | bytes, *, account_slug: str | None = None
             oc_id = record[i_id].strip() if i_id is not None else ""
             if legacy is None and not public and not oc_id:
                 raise CsvFormatError(f"line {line}: the row has no transaction id")
-            when = _when(record[i_when], line=line, column=label_of.get("effectiveDate", "date")) \
-                if i_when is not None else None
+            when = None
+            if i_when is not None:  # rows of one group share their timestamp: parse each text once
+                stamp = record[i_when]
+                when = when_cache.get(stamp)
+                if when is None:
+                    when = when_cache[stamp] = _when(stamp, line=line, column=label_of.get("effectiveDate", "date"))
             tx = OCTransaction(
                 id=oc_id or None, public_id=public or None, legacy_id=legacy, group=group, type=type_,
                 kind=record[i_kind].strip().upper(),
