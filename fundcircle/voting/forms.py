@@ -463,3 +463,31 @@ def merge_choices(kind: BallotKind, choices: Any, extra: Any) -> Any:
     merged = dict(choices)
     merged.update(extra)
     return merged
+
+
+def describe_ballot(rules: BallotRules, proposals: Sequence[BallotProposal], value: Any) -> list[tuple[str, str]]:
+    """(proposal title, what the ballot gives it) for a stored rule-side ballot value, in the
+    ballot's own order (a ranking best first), for the receipt page."""
+    titles = {str(p.id): p.title for p in proposals}
+    kind = rules.kind
+    rows: list[tuple[str, str]] = []
+    if kind is BallotKind.APPROVAL:
+        rows = [(titles.get(pid, f"#{pid}"), "approved") for pid in sorted(value, key=int)]
+    elif kind is BallotKind.RANKING:
+        rows = [(titles.get(pid, f"#{pid}"), f"place {n}") for n, pid in enumerate(value, start=1)]
+    elif kind is BallotKind.CONSENT:
+        for pid, answer in sorted(value.items(), key=lambda kv: int(kv[0])):
+            text = answer.response.value + (f": “{answer.reason}”" if answer.reason else "")
+            rows.append((titles.get(pid, f"#{pid}"), text))
+    elif kind is BallotKind.POINTS:
+        for pid, votes in sorted(value.items(), key=lambda kv: int(kv[0])):
+            text = (f"{votes} vote{'s' if abs(votes) != 1 else ''} ({votes * votes} credits)" if rules.is_quadratic
+                    else f"{votes} dot{'s' if votes != 1 else ''}")
+            rows.append((titles.get(pid, f"#{pid}"), text))
+    elif kind is BallotKind.SCORES:
+        rows = [(titles.get(pid, f"#{pid}"), f"score {score}") for pid, score in
+                sorted(value.items(), key=lambda kv: int(kv[0]))]
+    elif kind is BallotKind.ALLOCATION:
+        rows = [(titles.get(pid, f"#{pid}"), rules.money(amount)) for pid, amount in
+                sorted(value.items(), key=lambda kv: int(kv[0]))]
+    return rows

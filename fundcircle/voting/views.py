@@ -32,8 +32,8 @@ from fundcircle.rounds import queries as round_queries
 from fundcircle.rounds.models import Phase, Round
 from fundcircle.voting import operations as ops
 from fundcircle.voting.base import BallotKind
-from fundcircle.voting.forms import (BallotFormBase, BallotProposal, BallotRules, build_ballot_form, merge_choices,
-                                     posted_foreign_choices)
+from fundcircle.voting.forms import (BallotFormBase, BallotProposal, BallotRules, build_ballot_form, describe_ballot,
+                                     merge_choices, posted_foreign_choices)
 from fundcircle.voting.models import ConflictLevel, ConflictOfInterest, StoredBallot
 from fundcircle.voting.registry import get_rule
 
@@ -167,9 +167,12 @@ def ballot(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     _mail_receipt(page, receipt)
     log.info("vote_cast round=%s user=%s change=%s", page.round.id, page.user.id, receipt.is_change)
     g._no_store = True
+    # what the database now holds for this member (read back in the same transaction)
+    stored = ops.ballot_of(db.session, page.round.id, page.user.id)
+    cast = describe_ballot(page.rules, page.proposals, stored[1]) if stored else []
     # Rendered straight from the POST (no redirect): the code never sits in a URL or in history.
     return render_template("voting/receipt.html", page=page, circle=page.circle, round=page.round,
-                           receipt=receipt), 200
+                           receipt=receipt, cast=cast), 200
 
 
 def _closed_message(page: BallotPage) -> str:

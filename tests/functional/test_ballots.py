@@ -4,6 +4,7 @@ errors, values kept, nothing stored), POST a valid one (receipt shown once and m
 
 from __future__ import annotations
 
+from html import unescape
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ class Case:
     stored: Callable[[list[int]], Any]
     #: a different valid ballot, for the change
     changed: Callable[[list[int]], dict[str, str]]
+    #: rows of "your ballot as recorded" on the receipt of the valid ballot
+    receipt_rows: list[tuple[str, str]]
 
 
 CASES = [
@@ -51,7 +54,8 @@ CASES = [
          kept=lambda p: [f'checked data-cost-minor="80000" id="p{p[0]}"', f'checked data-cost-minor="82000" id="p{p[2]}"'],
          valid=lambda p: {f"p{p[0]}": "y", f"p{p[1]}": "y"},
          stored=lambda p: frozenset({str(p[0]), str(p[1])}),
-         changed=lambda p: {f"p{p[2]}": "y"}),
+         changed=lambda p: {f"p{p[2]}": "y"},
+         receipt_rows=[("Project A", "approved"), ("Project B", "approved")]),
     Case("quadratic", {"credits": "100"}, "You have 100 voice credits",
          invalid=lambda p: {f"p{p[0]}": "8", f"p{p[1]}": "7", f"p{p[2]}": "eleven"},
          invalid_messages=["Not a valid integer value"],
@@ -59,28 +63,32 @@ CASES = [
                          f'value="8"', 'value="eleven"'],
          valid=lambda p: {f"p{p[0]}": "6", f"p{p[1]}": "8"},
          stored=lambda p: {str(p[0]): 6, str(p[1]): 8},
-         changed=lambda p: {f"p{p[2]}": "10"}),
+         changed=lambda p: {f"p{p[2]}": "10"},
+         receipt_rows=[("Project A", "6 votes (36 credits)"), ("Project B", "8 votes (64 credits)")]),
     Case("cumulative", {"total_points": "10"}, "You have 10 dots to place",
          invalid=lambda p: {f"p{p[0]}": "8", f"p{p[1]}": "5"},
          invalid_messages=["You placed 13 dots but have only 10"],
          kept=lambda p: ['value="8"', 'value="5"'],
          valid=lambda p: {f"p{p[0]}": "6", f"p{p[2]}": "4"},
          stored=lambda p: {str(p[0]): 6, str(p[2]): 4},
-         changed=lambda p: {f"p{p[1]}": "10"}),
+         changed=lambda p: {f"p{p[1]}": "10"},
+         receipt_rows=[("Project A", "6 dots"), ("Project C", "4 dots")]),
     Case("score", {"max_score": "5"}, "score from 0 (lowest) to 5 (highest)",
          invalid=lambda p: {f"p{p[0]}": "7", f"p{p[1]}": "3"},
          invalid_messages=["Not a valid choice"],
          kept=lambda p: ['<option selected value="3">3</option>'],
          valid=lambda p: {f"p{p[0]}": "5", f"p{p[1]}": "0", f"p{p[2]}": ""},
          stored=lambda p: {str(p[0]): 5, str(p[1]): 0},
-         changed=lambda p: {f"p{p[2]}": "4"}),
+         changed=lambda p: {f"p{p[2]}": "4"},
+         receipt_rows=[("Project A", "score 5"), ("Project B", "score 0")]),
     Case("borda", {}, "1 for your favourite",
          invalid=lambda p: {f"p{p[0]}": "1", f"p{p[1]}": "1", f"p{p[2]}": "2"},
          invalid_messages=["Place 1 is also given to “Project B”", "Place 1 is also given to “Project A”"],
          kept=lambda p: ['<option selected value="2">2</option>'],
          valid=lambda p: {f"p{p[2]}": "1", f"p{p[0]}": "2"},
          stored=lambda p: (str(p[2]), str(p[0])),
-         changed=lambda p: {f"p{p[1]}": "1", f"p{p[0]}": "3", f"p{p[2]}": "2"}),
+         changed=lambda p: {f"p{p[1]}": "1", f"p{p[0]}": "3", f"p{p[2]}": "2"},
+         receipt_rows=[("Project C", "place 1"), ("Project A", "place 2")]),
     Case("consent", {"quorum": "1/2"}, "A concern or an objection needs a reason",
          invalid=lambda p: {f"p{p[0]}": "objection", f"r{p[0]}": "  ", f"p{p[1]}": "consent",
                             f"p{p[2]}": "", f"r{p[2]}": "I am unsure"},
@@ -90,14 +98,16 @@ CASES = [
                           f"p{p[2]}": ""},
          stored=lambda p: {str(p[0]): ConsentResponse(ConsentKind.CONSENT),
                            str(p[1]): ConsentResponse(ConsentKind.CONCERN, "Too big for one season")},
-         changed=lambda p: {f"p{p[0]}": "objection", f"r{p[0]}": "Unsafe on the canal path"}),
+         changed=lambda p: {f"p{p[0]}": "objection", f"r{p[0]}": "Unsafe on the canal path"},
+         receipt_rows=[("Project A", "consent"), ("Project B", "concern: “Too big for one season”")]),
     Case("equal-allocation", {}, "Your share to spend is 1,250.00 EUR",
          invalid=lambda p: {f"p{p[0]}": "1200", f"p{p[1]}": "12.3456"},
          invalid_messages=["EUR amounts have at most 2 decimal places"],
          kept=lambda p: ['value="1200"', 'value="12.3456"'],
          valid=lambda p: {f"p{p[0]}": "1000", f"p{p[1]}": "200.50"},
          stored=lambda p: {str(p[0]): 100_000, str(p[1]): 20_050},
-         changed=lambda p: {f"p{p[2]}": "1,250"}),
+         changed=lambda p: {f"p{p[2]}": "1,250"},
+         receipt_rows=[("Project A", "1,000.00 EUR"), ("Project B", "200.50 EUR")]),
 ]
 
 
@@ -150,6 +160,8 @@ def test_every_ballot_kind_through_http(app, client: WebClient, case: Case) -> N
         assert good.headers["Cache-Control"] == "no-store" and "Location" not in good.headers
         code = RECEIPT_RE.search(text).group(1)  # type: ignore[union-attr]
         assert "only once" in text
+        recorded = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", text)
+        assert [(t, unescape(v)) for t, v in recorded] == case.receipt_rows
         assert code in client.last_mail(voter)
         stored = _ballots(app, world["round_id"])
         assert list(stored.values()) == [case.stored(p)]
