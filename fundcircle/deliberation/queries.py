@@ -52,7 +52,13 @@ class ConflictSummary:
     automatic: int
 
 
+#: ids are 32-bit integers on PostgreSQL; a larger number from a URL or a form names nothing
+MAX_ID = 2**31 - 1
+
+
 def comment_of_proposal(session: Session, proposal: Proposal, comment_id: int) -> Comment | None:
+    if not 0 < comment_id <= MAX_ID:
+        return None  # PostgreSQL would refuse to compare it with an integer column
     return session.scalar(sa.select(Comment).where(Comment.id == comment_id, Comment.proposal_id == proposal.id))
 
 

@@ -368,3 +368,15 @@ def test_facilitators_moderate_after_the_close(app, disc: dict) -> None:  # type
         assert fac.post(f"{disc['page']}/comments/{cid}/hide", {"reason": "Reported after the vote"},
                         form_page=disc["page"]).status_code == 302
     assert comments(app)[0].hidden_reason == "Reported after the vote"
+
+
+@pytest.mark.parametrize("path", ["/comments/2147483648/reply", "/comments/99999999999999999999/answer",
+                                  "/comments/0/hide"])
+def test_out_of_range_comment_ids_find_nothing(app, disc: dict, path: str) -> None:  # type: ignore[no-untyped-def]
+    with freeze_time(OPEN):
+        mina = signed_in(app, MEMBER)
+        assert mina.get(disc["page"] + path).status_code in (403, 404)
+        refused = mina.post(disc["post"], {"body": "x", "kind": "comment", "parent_id": "2147483648"},
+                            form_page=disc["page"])
+        assert refused.status_code == 422 and "You can only reply to a comment on this proposal." in refused.get_data(
+            as_text=True)
