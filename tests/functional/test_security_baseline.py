@@ -19,9 +19,14 @@ def _routes(app) -> list[tuple[str, set[str]]]:  # type: ignore[no-untyped-def]
 
 def _concrete(rule: str, world: dict) -> str:
     values = {"slug": world["slug"], "round_id": str(world["round_id"]), "proposal_id": str(world.get("pid", 1)),
-              "token": "x" * 43, "invitation_id": "1", "mail_id": "1",
-              "comment_id": "1"}
-    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule)
+              "token": "x" * 43, "public_id": "x" * 32}
+
+    def value(match: re.Match[str]) -> str:
+        # Routes added later need no edit here: other ids get 1, other strings a plausible token.
+        converter, name = match.group(1), match.group(2)
+        return values.get(name) or ("1" if converter == "int" or name.endswith("_id") else "x" * 32)
+
+    return re.sub(r"<(?:(\w+):)?(\w+)>", value, rule)
 
 
 def test_every_state_changing_route_requires_a_csrf_token(client: WebClient, world: dict, app) -> None:
@@ -32,6 +37,10 @@ def test_every_state_changing_route_requires_a_csrf_token(client: WebClient, wor
             if "POST" not in methods:
                 continue
             response = client.post_raw(_concrete(rule, world), {"title": "x"})
+            if rule.startswith("/webhooks/"):
+                # Machine-to-machine: no CSRF token, authenticated by a signature or a secret in the path.
+                assert response.status_code in (400, 404), rule
+                continue
             assert response.status_code == 400, rule
             assert "form expired" in response.get_data(as_text=True)
             checked += 1
