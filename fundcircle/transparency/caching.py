@@ -55,12 +55,24 @@ class Freshness:
 def freshness(kind: str, parts: Iterable[Any], timestamps: Iterable[dt.datetime | None]) -> Freshness:
     """Validators from a page ``kind`` (e.g. "ledger"), the fingerprint ``parts`` and the
     ``timestamps`` of its sources (None entries are ignored)."""
+    parts, timestamps = tuple(parts), tuple(timestamps)
+    try:
+        return _freshness_memo(kind, parts, timestamps)
+    except TypeError:  # an unhashable part: compute it directly
+        return _freshness(kind, parts, timestamps)
+
+
+def _freshness(kind: str, parts: tuple[Any, ...], timestamps: tuple[dt.datetime | None, ...]) -> Freshness:
     digest = hashlib.sha256()
     for part in (kind, _app_version(), *parts):
         digest.update(repr(part).encode())
         digest.update(b"\x1f")
     stamps = [t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc) for t in timestamps if t is not None]
     return Freshness(digest.hexdigest()[:32], max(stamps) if stamps else None)
+
+
+# the same state arrives many times a second under load; hashing the tuple is cheaper than the digest
+_freshness_memo = lru_cache(maxsize=1024)(_freshness)
 
 
 def is_anonymous() -> bool:
