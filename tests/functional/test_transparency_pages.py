@@ -247,3 +247,30 @@ def test_the_state_memo_delays_a_change_by_at_most_its_ttl(app, client, session,
     clock[0] += 0.2
     after = client.get(f"/c/{SLUG}/ledger")
     assert after.headers["ETag"] != first.headers["ETag"] and "9.00" in after.get_data(as_text=True)
+
+
+def test_results_page_shows_the_demo_tally_as_stored(client, session, demo) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.ledger.money import format_money
+    from fundcircle.proposals.models import Proposal
+    from fundcircle.voting.models import RoundResult
+
+    autumn = demo["rounds"]["Autumn 2026"]
+    text = _plain(client.text(f"/c/{SLUG}/r/{autumn.id}/results"))  # the first request tallies it if due
+    session.expire_all()
+    result = session.scalar(select(RoundResult).where(RoundResult.round_id == autumn.id))
+    assert result is not None and result.ballot_count > 0
+    funded = result.outcome["funded"]
+    funded_section = text[text.index(f"Funded ({len(funded)})"):text.index("Not funded (")]
+    positions = []
+    for pid, amount_minor in funded.items():
+        title = session.get(Proposal, int(pid)).title
+        assert title in funded_section and format_money(amount_minor, "EUR") in funded_section
+        positions.append(funded_section.index(title))
+    assert positions == sorted(positions)  # in the rule's selection order
+    used = sum(funded.values())
+    assert f"Awarded {format_money(used, 'EUR')}" in text
+    assert f"({result.ballot_count} ballots from {result.member_count} members)" in text
+    assert result.ballot_digest in text and result.rule_id in text
+    for step in result.trace:
+        if step.get("proposal_id") and step["proposal_id"] in funded and step["action"] == "fund":
+            assert step["message"] in funded_section
