@@ -319,7 +319,9 @@ def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scale
     while mode != "none" and len(current.bought) < everything:
         if mode == "add1-exhaustive" and _exhaustive(engine, current, budget_minor):
             break
-        same = current.same_for_steps(step_scaled)
+        # the skipped steps cost what ``current`` costs, which is within the budget (B/n never
+        # overspends, and a step is only kept when it fits), so none of them could stop the loop
+        same = current.same_for_steps(step_scaled) if current.cost_minor <= budget_minor else 0
         if same:
             current = engine.shifted(current, same * step_scaled)
             per_voter += same * step_scaled
