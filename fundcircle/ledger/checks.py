@@ -325,25 +325,35 @@ def _fast_pass(conn: sa.Connection) -> VerifyReport:
         checker, posting_rows, header_rows = small
         postings, headers = iter(posting_rows), iter(header_rows)
     try:
-        pending = next(postings, None)
-        for tx_id, key, kind, eff, reverses_id, seq, prev_hash, stored_hash in headers:
-            legs = []
-            while pending is not None and pending[0] == tx_id:
-                legs.append((pending[1], pending[2], pending[3], pending[4]))
-                pending = next(postings, None)
-            if pending is not None and pending[0] < tx_id:
-                raise _OutOfOrder
-            if seq is None:
-                checker.unsealed(tx_id, key)
-                continue
-            checker.sealed(tx_id, key, kind, eff, reverses_id, seq, _b(prev_hash), bytes(stored_hash), legs)
-        if pending is not None:
-            raise _OutOfOrder
+        _walk(checker, headers, postings)
     finally:
         if small is None:
             headers.close()  # type: ignore[attr-defined]
             postings.close()  # type: ignore[attr-defined]
     return checker.finish()
+
+
+def _walk(checker: _Checker, headers: Iterator[Any], postings: Iterator[Any]) -> None:
+    """Merge the two id-ordered streams and check each transaction.
+
+    (A variant that checked the common case inline with pre-encoded account fragments was
+    measured at the same CPU time over 1,000,000 transactions: reading the rows costs more than
+    checking them, see bench/ledger.py.)
+    """
+    pending = next(postings, None)
+    for tx_id, key, kind, eff, reverses_id, seq, prev_hash, stored_hash in headers:
+        legs = []
+        while pending is not None and pending[0] == tx_id:
+            legs.append((pending[1], pending[2], pending[3], pending[4]))
+            pending = next(postings, None)
+        if pending is not None and pending[0] < tx_id:
+            raise _OutOfOrder
+        if seq is None:
+            checker.unsealed(tx_id, key)
+            continue
+        checker.sealed(tx_id, key, kind, eff, reverses_id, seq, _b(prev_hash), bytes(stored_hash), legs)
+    if pending is not None:
+        raise _OutOfOrder
 
 
 def _slow_pass(conn: sa.Connection) -> VerifyReport:

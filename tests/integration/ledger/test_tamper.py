@@ -92,3 +92,64 @@ def test_cli_human_output_and_balance(db_session: Session, world: World, databas
     assert "pot available" in human.stdout and "350.00 EUR" in human.stdout
     missing = runner.invoke(main, ["ledger", "balance", "--circle", "nope"], env={"DATABASE_URL": database_url})
     assert missing.exit_code != 0
+
+
+def _rewrite_chain(session: Session) -> None:
+    """What an insider who can recompute everything would do after editing rows: running balances
+    and every seal hash recomputed with the reference encoder, so only the invariants can tell."""
+    from fundcircle.ledger.chain import canonical_bytes, chain_hash
+
+    running: dict[int, int] = {}
+    for pid, account_id, amount in session.execute(sa.text(
+            "SELECT id, account_id, amount_minor FROM ledger_posting ORDER BY id")).all():
+        running[account_id] = running.get(account_id, 0) + amount
+        session.execute(sa.text("UPDATE ledger_posting SET balance_after_minor = :b WHERE id = :i"),
+                        {"b": running[account_id], "i": pid})
+    seq_of = dict(session.execute(sa.text("SELECT transaction_id, seq FROM ledger_seal")).all())
+    prev = None
+    for seq, tx_id in session.execute(sa.text("SELECT seq, transaction_id FROM ledger_seal ORDER BY seq")).all():
+        key, kind, eff, reverses_id = session.execute(sa.text(
+            "SELECT idempotency_key, kind, effective_on, reverses_id FROM ledger_transaction WHERE id = :t"),
+            {"t": tx_id}).one()
+        postings = [tuple(r) for r in session.execute(sa.text(
+            "SELECT a.key, p.currency, p.amount_minor FROM ledger_posting p JOIN ledger_account a "
+            "ON a.id = p.account_id WHERE p.transaction_id = :t"), {"t": tx_id}).all()]
+        day = eff if not isinstance(eff, str) else __import__("datetime").date.fromisoformat(eff)
+        digest = chain_hash(prev, canonical_bytes(seq=seq, key=key, kind=kind, effective_on=day,
+                                                  reverses=None if reverses_id is None else seq_of[reverses_id],
+                                                  postings=postings))
+        session.execute(sa.text("UPDATE ledger_seal SET hash = :h, prev_hash = :p WHERE seq = :s"),
+                        {"h": digest, "p": prev, "s": seq})
+        prev = digest
+    session.commit()
+
+
+REWRITES = {
+    # name -> (SQL before the rewrite, expected problem code, its seq)
+    "award_beyond_the_pot": ("UPDATE ledger_posting SET amount_minor = amount_minor * 10 WHERE transaction_id = "
+                             "(SELECT transaction_id FROM ledger_seal WHERE seq = 3)", "floor", 3),
+    "unbalanced_fee": ("UPDATE ledger_posting SET amount_minor = amount_minor + 1 WHERE id = (SELECT max(p.id) FROM "
+                       "ledger_posting p JOIN ledger_seal s ON s.transaction_id = p.transaction_id WHERE s.seq = 1)",
+                       "unbalanced", 1),
+    "currency": ("UPDATE ledger_posting SET currency = 'USD' WHERE id = (SELECT min(p.id) FROM ledger_posting p "
+                 "JOIN ledger_seal s ON s.transaction_id = p.transaction_id WHERE s.seq = 2)", "currency", 2),
+    "cancel_not_negating": ("UPDATE ledger_posting SET amount_minor = amount_minor * 2 WHERE transaction_id = "
+                            "(SELECT transaction_id FROM ledger_seal WHERE seq = 6)", "reversal_mismatch", 6),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REWRITES))
+def test_a_consistently_rewritten_chain_still_breaks_an_invariant(db_session: Session, world: World, backend: str,
+                                                                  case: str) -> None:
+    """Hashes recomputed after the edit: the chain itself is intact, so verify must find the broken
+    money invariant at its seq (the fast path must hand such transactions to the full check)."""
+    _ledger(db_session, world)
+    _drop_triggers(db_session, backend)
+    if backend == "postgresql":
+        db_session.execute(sa.text("ALTER TABLE ledger_posting DROP CONSTRAINT fk_ledger_posting_currency_currency"))
+    sql, code, seq = REWRITES[case]
+    db_session.execute(sa.text(sql))
+    _rewrite_chain(db_session)
+    report = verify(db_session)
+    assert [p.code for p in report.problems if p.code == code] and report.first_bad_seq == seq, report.problems
+    assert not [p for p in report.problems if p.code in ("hash", "broken_link")], report.problems
