@@ -142,3 +142,23 @@ def test_verify_streams_a_ledger_too_big_to_fetch_at_once(db_session: Session, w
     assert (streamed.transactions, streamed.postings, streamed.head) == (small.transactions, small.postings, small.head)
     assert streamed.transactions == 6
 
+
+
+def test_keys_and_memos_with_quotes_backslashes_and_unicode_are_stored_verbatim(db_session: Session,
+                                                                                world: World) -> None:
+    """PostgreSQL writes through client-side binding (several statements in one message): values
+    must arrive exactly, never as SQL."""
+    c = world.circle.id
+    _fund(db_session, c, "opening", 50_00)
+    key = "manual:O'Brien \\\\ \"Zoë\" 100% ; --"
+    memo = "'); DROP TABLE ledger_seal; -- \\x00ff %s %(x)s ✓"
+    posted = post(db_session, circle_id=c, kind="adjustment", idempotency_key=key, memo=memo, now=NOW,
+                  legs=[Leg(f"{c}:pot:available", Money(1_00, "EUR")), Leg(f"{c}:suspense", Money(-1_00, "EUR"))])
+    db_session.commit()
+    stored = db_session.execute(sa.text("SELECT idempotency_key, memo FROM ledger_transaction WHERE id = :i"),
+                                {"i": posted.transaction_id}).one()
+    assert tuple(stored) == (key, memo)
+    again = post(db_session, circle_id=c, kind="adjustment", idempotency_key=key, memo="retry", now=NOW,
+                 legs=[Leg(f"{c}:suspense", Money(-1_00, "EUR")), Leg(f"{c}:pot:available", Money(1_00, "EUR"))])
+    assert again.replayed and again.hash_hex == posted.hash_hex
+    assert verify(db_session).ok
