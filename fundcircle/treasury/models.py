@@ -167,7 +167,6 @@ class ImportedTransaction(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("circle_id", "ref"),
-        sa.Index("ix_treasury_oc_transactions_circle_id_group_id", "circle_id", "group_id"),
         sa.CheckConstraint("type IN ('CREDIT', 'DEBIT')", name="type_known"),
     )
 

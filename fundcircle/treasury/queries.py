@@ -99,6 +99,16 @@ def payout_facts(records: dict[int, PayoutRecord]) -> list[PayoutFacts]:
             for p in records.values()]
 
 
+def payout_facts_of_circle(session: Session, circle_id: int) -> dict[int, PayoutFacts]:
+    """The circle's payout records as facts, by award id (one Core query: thousands of awards)."""
+    c = PayoutRecord.__table__.c
+    rows = session.execute(sa.select(c.award_id, c.oc_expense_id, c.oc_public_id, c.oc_legacy_id, c.oc_status,
+                                     c.oc_amount_minor, c.oc_currency, c.oc_url, c.oc_paid_at)
+                           .where(c.circle_id == circle_id))
+    return {r[0]: PayoutFacts(award_id=r[0], oc_expense_id=r[1], oc_public_id=r[2], oc_legacy_id=r[3], oc_status=r[4],
+                              oc_amount_minor=r[5], oc_currency=r[6], oc_url=r[7], oc_paid_at=r[8]) for r in rows}
+
+
 def ledger_facts(session: Session, circle_id: int) -> LedgerFacts:
     """The ledger's OC payouts (amount and fee per transaction, reversed or not) and the keys of
     entries that already explain OC money. Reads the ledger tables; never writes them."""
@@ -153,13 +163,13 @@ def current_report(session: Session, circle_id: int, *, transactions: list[OCTra
     ``transactions``: the circle's complete stored rows when the caller already holds them."""
     account = treasury_account(session, circle_id)
     rows = stored_transactions(session, circle_id) if transactions is None else transactions
-    return reconcile(award_facts(session, circle_id), payout_facts(payouts_of_circle(session, circle_id)),
+    return reconcile(award_facts(session, circle_id), payout_facts_of_circle(session, circle_id).values(),
                      ledger_facts(session, circle_id), rows, account_slug=account.oc_account_slug if account else None)
 
 
 def award_statuses(session: Session, circle_id: int) -> list[AwardStatus]:
     """Every award of the circle (with an amount) and its state; see AwardState."""
-    payouts = payouts_of_circle(session, circle_id)
+    payouts = payout_facts_of_circle(session, circle_id)
     # award states depend only on expense-linked rows (the public pages call this on every view)
     report = current_report(session, circle_id,
                             transactions=stored_transactions(session, circle_id, expense_rows_only=True))

@@ -131,8 +131,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_treasury_oc_transactions")),
         sa.UniqueConstraint("circle_id", "ref", name=op.f("uq_treasury_oc_transactions_circle_id_ref")),
     )
-    op.create_index("ix_treasury_oc_transactions_circle_id_group_id", "treasury_oc_transactions",
-                    ["circle_id", "group_id"], unique=False)
 
     op.create_table(
         "treasury_proposed_entries",
@@ -181,7 +179,6 @@ def downgrade() -> None:
     op.drop_index("uq_treasury_proposed_entries_open_key", table_name="treasury_proposed_entries")
     op.drop_index(op.f("ix_treasury_proposed_entries_circle_id"), table_name="treasury_proposed_entries")
     op.drop_table("treasury_proposed_entries")
-    op.drop_index("ix_treasury_oc_transactions_circle_id_group_id", table_name="treasury_oc_transactions")
     op.drop_table("treasury_oc_transactions")
     op.drop_index(op.f("ix_treasury_imports_circle_id"), table_name="treasury_imports")
     op.drop_table("treasury_imports")
