@@ -23,7 +23,8 @@ Phragmén and greedy there only; ``--pabutools-synthetic-add1`` runs the long on
 everywhere, ``--quick`` shrinks the synthetic instance to 100 × 5,000, ``--rules`` picks the rules.
 
     /work/venv/bin/python bench/rules.py [--quick] [--repeat N] [--rules mes,phragmen,approval-greedy]
-                                         [--skip-pabutools-synthetic] [--pabutools-synthetic-add1]
+                                         [--instances wieliczka,synthetic] [--skip-pabutools-synthetic]
+                                         [--pabutools-synthetic-add1]
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ from typing import Any
 from fundcircle.voting import pabulib
 from fundcircle.voting.base import Ballot, Budget, Outcome, Proposal
 from fundcircle.voting.registry import get_rule
-from fundcircle.voting.rules._common import number_type
 from fundcircle.voting.tiebreak import ballot_digest, make_seed, tie_key_function
+
+try:
+    from fundcircle.voting.rules._common import number_type
+except ImportError:  # a checkout from before rules/_common.py, for before/after comparisons
+    from fundcircle.voting.rules.mes import number_type  # type: ignore[attr-defined,no-redef]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FUNDCIRCLE_PABULIB_DIR") or REPO_ROOT / ".." / "shared" / "data" / "pabulib")
@@ -217,24 +222,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="synthetic instance 100 x 5,000 instead of 300 x 20,000")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
     parser.add_argument("--rules", default=",".join(RULES), help="comma-separated subset of " + ", ".join(RULES))
+    parser.add_argument("--instances", default="wieliczka,synthetic", help="comma-separated: wieliczka, synthetic")
     parser.add_argument("--skip-pabutools", action="store_true", help="time ours only")
     parser.add_argument("--skip-pabutools-synthetic", action="store_true", help="no pabutools on the synthetic one")
     parser.add_argument("--pabutools-synthetic-add1", action="store_true",
                         help="also run pabutools' Add1 on the synthetic instance once (~10 min, ~12 GB)")
     args = parser.parse_args(argv)
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    instances = {i.strip() for i in args.instances.split(",") if i.strip()}
     unknown = sorted(set(rules) - set(RULES))
-    if unknown or args.repeat < 1:
-        parser.error(f"--rules: unknown {', '.join(unknown)}" if unknown else "--repeat must be at least 1")
+    if unknown or args.repeat < 1 or not instances <= {"wieliczka", "synthetic"}:
+        parser.error(f"--rules: unknown {', '.join(unknown)}" if unknown else "--repeat must be at least 1"
+                     if args.repeat < 1 else "--instances: use wieliczka and/or synthetic")
     print(f"exact arithmetic: {number_type().__module__}.{number_type().__name__}; python {sys.version.split()[0]}")
     failures: list[str] = []
     path = DATA_DIR / WIELICZKA
-    if path.is_file():
+    if "wieliczka" not in instances:
+        pass
+    elif path.is_file():
         election = pabulib.load(path)
         failures += bench_instance("Wieliczka 2023", election.proposals, election.ballots, election.budget, rules,
                                    lambda case: not args.skip_pabutools, args.repeat, targets=True)
     else:
         print(f"\n{path} not found: Wieliczka skipped")
+    if "synthetic" not in instances:
+        print("\nchecks: " + ("all met" if not failures else "; ".join(failures)))
+        return 1 if any("differs" in f for f in failures) else 0
     size = (100, 5_000) if args.quick else (300, 20_000)
     proposals, ballots, budget = synthetic(*size)
 
