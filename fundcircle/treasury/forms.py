@@ -24,7 +24,9 @@ class AccountForm(BaseForm):
 
 class CsvImportForm(BaseForm):
     file = FileField("Transactions export (CSV) from Open Collective",
-                     description="Either header style (field names or labels); export with all rows.",
+                     description="Either header style (field names or labels), exported with all rows. Files up "
+                                 "to the site's upload limit (2 MB, about 15,000 rows); larger exports: "
+                                 "fundcircle reconcile --csv FILE.",
                      validators=[FileRequired(message="Choose the CSV file.")])
 
 

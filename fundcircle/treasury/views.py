@@ -26,7 +26,8 @@ from fundcircle.treasury.forms import (
     DismissForm,
 )
 
-#: largest CSV export accepted through the form (the app's MAX_CONTENT_LENGTH also applies)
+#: largest CSV export read from the form; the app's MAX_CONTENT_LENGTH (2 MB) refuses bigger
+#: uploads first (413), and the CLI has no such limit
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
 
