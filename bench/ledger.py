@@ -58,8 +58,8 @@ def _fresh_db(workdir: Path, name: str, url: str | None) -> str:
     return db_url
 
 
-def _circle(session) -> Circle:  # type: ignore[no-untyped-def]
-    circle = Circle(slug="bench", name="Bench Circle", purpose="", currency="EUR")
+def _circle(session, slug: str = "bench") -> Circle:  # type: ignore[no-untyped-def]
+    circle = Circle(slug=slug, name=f"Bench Circle {slug}", purpose="", currency="EUR")
     session.add(circle)
     session.flush()
     ensure_circle_accounts(session, circle, now=NOW)
@@ -85,21 +85,24 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def bench_posts(url: str, n: int) -> Rate:
-    """Posts per second through post(): three legs, one commit per transaction."""
+def bench_posts(url: str, n: int, per_commit: int = 1) -> Rate:
+    """Posts per second through post(): three legs, one commit per ``per_commit`` posts (1: every
+    post is its own database transaction, the figure the target is about)."""
     engine = make_engine(url)
     session = make_sessionmaker(engine)()
-    c = _circle(session).id
+    c = _circle(session, f"bench-{per_commit}").id
     keys = (f"{c}:pot:available", f"{c}:stripe:clearing", f"{c}:fees:stripe")
     with Clock() as clock:
         for i in range(n):
             gross = 1_000 + i % 500
-            post(session, circle_id=c, kind="contribution", idempotency_key=f"stripe:payment_intent:pi_{i}",
+            post(session, circle_id=c, kind="contribution", idempotency_key=f"stripe:payment_intent:pi_{c}_{i}",
                  now=NOW, legs=[Leg(keys[0], Money(-gross, "EUR")), Leg(keys[1], Money(gross - 30, "EUR")),
                                 Leg(keys[2], Money(30, "EUR"))])
-            session.commit()
+            if (i + 1) % per_commit == 0:
+                session.commit()
+        session.commit()
     report = verify(session)
-    assert report.ok and report.transactions == n, report.problems[:3]
+    assert report.ok and report.transactions >= n, report.problems[:3]
     session.close()
     engine.dispose()
     return Rate(n, clock.wall, clock.cpu)
@@ -249,6 +252,11 @@ def main() -> None:
                   f"   ratio {raw.wall / api.wall:.1f}x / {raw.cpu / api.cpu:.1f}x slower")
             print(f"  target >= 5,000/s: wall {'OK' if api.wall >= 5_000 else 'MISSED'}, "
                   f"CPU {'OK' if api.cpu >= 5_000 else 'MISSED'}")
+            # the same posts ten to a database transaction: what post() itself costs once the
+            # caller's session begin/commit (about half of the figure above) is shared
+            batched = bench_posts(_fresh_db(workdir, "posts10", args.database_url), args.posts, per_commit=10)
+            print(f"  post(), 10 per commit ({where:<10})   {batched.wall:>12,.0f} /s   {batched.cpu:>12,.0f} /s"
+                  f"   (for comparison; not the target's setting)")
         if args.only != "posts":
             big = workdir / "big.sqlite3"
             upgrade(f"sqlite:///{big}")
