@@ -20,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from fundcircle.errors import register_error_handlers
     from fundcircle.extensions import csrf, db
     from fundcircle.notifications.operations import send_queued_after_commit
+    from fundcircle.routing import RowIdConverter
 
     settings = load_config(config)
     app = Flask(
@@ -36,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
+    app.url_map.converters["int"] = RowIdConverter
     db.init_app(app)
     csrf.init_app(app)
     register_error_handlers(app)

@@ -15,6 +15,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from fundcircle.errors import RuleViolation
 
+#: row ids are 32-bit integers on PostgreSQL; a larger number from a URL, a form or a query names nothing
+#: (and PostgreSQL would refuse to compare it with an integer column)
+MAX_ROW_ID = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -17,7 +17,7 @@ from flask import jsonify, request, url_for
 from fundcircle.api import serializers
 from fundcircle.api.pagination import PageRequest, int_arg, paginated
 from fundcircle.circles.models import Circle
-from fundcircle.db import utcnow
+from fundcircle.db import MAX_ROW_ID, utcnow
 from fundcircle.errors import NotFound, ValidationError
 from fundcircle.extensions import db
 from fundcircle.ledger.models import TRANSACTION_KINDS as LEDGER_KINDS
@@ -27,8 +27,7 @@ from fundcircle.transparency import opendata
 
 #: slugs the app creates (lower-case letters, digits, hyphens); anything else cannot exist
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
-#: ids beyond a 32-bit integer cannot exist (and would overflow PostgreSQL's integer columns)
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 
 
 def _circle(slug: str) -> Circle:

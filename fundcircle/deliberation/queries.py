@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fundcircle.auth.models import User
+from fundcircle.db import MAX_ROW_ID
 from fundcircle.deliberation.models import Comment, CommentKind
 from fundcircle.errors import NotFound
 from fundcircle.proposals.models import Proposal
@@ -52,8 +53,7 @@ class ConflictSummary:
     automatic: int
 
 
-#: ids are 32-bit integers on PostgreSQL; a larger number from a URL or a form names nothing
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 
 
 def comment_of_proposal(session: Session, proposal: Proposal, comment_id: int) -> Comment | None:

@@ -65,6 +65,20 @@ def test_no_route_changes_state_on_get(client: WebClient, world: dict, app) -> N
             assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
 
 
+def test_ids_beyond_the_integer_range_answer_404_on_every_route(client: WebClient, world: dict, app) -> None:
+    """An id PostgreSQL cannot hold in an integer column names nothing: 404, never a 500."""
+    with freeze_time(T0 + DAY):
+        client.sign_in("fac@example.org")
+        checked = 0
+        for rule, methods in _routes(app):
+            if "<int:" not in rule or "GET" not in methods:
+                continue
+            path = _concrete(re.sub(r"<int:\w+>", "2147483648", rule), world)
+            assert client.get(path).status_code == 404, rule
+            checked += 1
+        assert checked >= 5
+
+
 def test_security_headers_on_every_page(client: WebClient, world: dict, app) -> None:
     with freeze_time(T0 + DAY):
         for rule, methods in _routes(app):
@@ -80,11 +94,15 @@ def test_security_headers_on_every_page(client: WebClient, world: dict, app) -> 
 
 def test_https_cookie_is_host_prefixed_secure_httponly_lax(database_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from fundcircle import create_app
+    from fundcircle.extensions import db
 
     app = create_app({"ENVIRONMENT": "testing", "DATABASE_URL": database_url, "INSTANCE_PATH": tmp_path,
                       "SECRET_KEY": "k" * 40, "HTTPS": True})
     client = WebClient(app)
-    page = client.http.get("/signin", base_url="https://localhost")
+    try:
+        page = client.http.get("/signin", base_url="https://localhost")
+    finally:
+        db.dispose(app)  # the request opened pooled connections (the automatic-close check)
     cookie = page.headers["Set-Cookie"]
     assert cookie.startswith("__Host-session=")
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
