@@ -327,12 +327,18 @@ MAX_APPROVALS_PARAM = Param("max_approvals", int, None, optional=True, min_value
 
 def format_units(amount_minor: int | Fraction, unit_minor: int) -> str:
     """An amount in major units for people: '1,234', '12.34' (exact rounding half up, display only)."""
-    value = Fraction(amount_minor) / unit_minor
-    decimals = len(str(unit_minor)) - 1 if str(unit_minor).strip("0") == "1" else 2
-    if value.denominator != 1:
-        decimals = max(decimals, 2)
-    scaled = value * 10**decimals
-    rounded = (scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2)  # half up
+    digits = str(unit_minor)
+    decimals = len(digits) - 1 if digits.strip("0") == "1" else 2
+    if amount_minor.__class__ is int:  # the common case, in integers: floor(amount·10^d/unit + 1/2)
+        if amount_minor % unit_minor:
+            decimals = max(decimals, 2)
+        rounded = (2 * amount_minor * 10**decimals + unit_minor) // (2 * unit_minor)
+    else:
+        value = Fraction(amount_minor) / unit_minor
+        if value.denominator != 1:
+            decimals = max(decimals, 2)
+        scaled = value * 10**decimals
+        rounded = (scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2)  # half up
     sign = "-" if rounded < 0 else ""
     whole, part = divmod(abs(rounded), 10**decimals)
     text = f"{whole:,}"
@@ -388,9 +394,8 @@ def approval_ballots(rule: Rule, ballots: Sequence[Ballot], proposals: Sequence[
     The checks depend on the value only, and elections repeat the same few ballots thousands of
     times, so each distinct value is checked once. Any problem sends the ballots through the
     one-by-one check, which raises for the first bad ballot in ballot order, naming its voter."""
-    values = list(map(attrgetter("value"), ballots))
     try:
-        counts = Counter(values)
+        counts = Counter(map(attrgetter("value"), ballots))
     except TypeError:  # an unhashable value (a mutable set is fine, a list is not): one by one
         counts = None
     if counts is not None:
