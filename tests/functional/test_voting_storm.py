@@ -175,9 +175,10 @@ def test_http_close_racing_casts_admits_no_ballot_after_the_close(live_app) -> N
             with live_app.app_context():
                 db.session.get(ops.Round, world["round_id"]).voting_close_at = closes_at
                 db.session.commit()
-            # casts spread over [close - 0.6 s, close + 0.6 s]; the closer fires at the close time
-            spread = 1.2 / RACE_MEMBERS
-            first_at = closes_at.timestamp() - 0.6
+            # casts leave spread over [close - 1.0 s, close + 0.4 s] (requests take a while under
+            # load, so most leave before the close); the closer fires at the close time
+            spread = 1.4 / RACE_MEMBERS
+            first_at = closes_at.timestamp() - 1.0
 
             def cast(n_email: tuple[int, str]) -> tuple[str, int]:
                 n, email = n_email
@@ -224,6 +225,7 @@ def test_http_close_racing_casts_admits_no_ballot_after_the_close(live_app) -> N
           f"{len(stored)} ballots stored, {tallied[0] if tallied else None} tallied")
     assert tallied is not None and close_statuses[-1] == 302
     assert set(statuses) <= {200, 409}, statuses  # accepted or refused as closed; never a 5xx
+    assert statuses[200] >= 1 and statuses[409] >= 1, statuses  # the close really fell inside the storm
     assert stored_emails == accepted  # every accepted cast is stored, no refused one is
     assert tallied[0] == len(stored)  # ... and none was stored after the tally read
     assert recount.digest == tallied[1]
