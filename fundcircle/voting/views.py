@@ -269,7 +269,7 @@ def voting_panel(round_: Round) -> dict[str, Any]:
         "close_url": url_for("voting.close_round", slug=circle.slug, round_id=round_.id),
         "results_url": _results_url(circle.slug, round_.id),
         "earmark_url": url_for("voting.earmark_again", slug=circle.slug, round_id=round_.id),
-        "close_form": EmptyForm(), "my_ballot": None, "turnout": None, "running": None, "unearmarked": [],
+        "close_form": None, "my_ballot": None, "turnout": None, "running": None, "unearmarked": [],
     }
     if result is not None:
         panel["unearmarked"] = [a for a in result.awards if a.earmarked_at is None]
@@ -277,6 +277,9 @@ def voting_panel(round_: Round) -> dict[str, Any]:
             panel["can_manage"] or circle_permissions.is_treasurer(user, circle))
     panel["can_close"] = panel["can_manage"] and phase is Phase.CLOSED and result is None and \
         round_.published_at is not None
+    if panel["can_close"] or panel.get("can_earmark"):
+        # only then: building a form for a visitor would set a CSRF cookie on a cacheable page
+        panel["close_form"] = EmptyForm()
     if user is not None and is_member:
         mine = db.session.scalar(sa.select(StoredBallot).where(StoredBallot.round_id == round_.id,
                                                                StoredBallot.voter_id == user.id))

@@ -311,3 +311,13 @@ def test_awards_the_pot_could_not_cover_are_earmarked_once_it_is_funded(app, cli
         assert again.status_code == 200 and "Earmark the awards now" not in again.get_data(as_text=True)
     with app.app_context():
         assert circle_balances(db.session, world["circle_id"], "EUR").earmarked_minor == 800_00 + 810_00
+
+
+def test_the_panel_sets_no_cookie_for_visitors(app) -> None:  # type: ignore[no-untyped-def]
+    world = _world(app, rule_id="approval-greedy")
+    visitor = app.test_client()
+    for when in (DURING, f.VOTING_CLOSES + SECOND):
+        with freeze_time(when):
+            response = visitor.get(world["path"])
+        assert response.status_code == 200 and "Set-Cookie" not in response.headers
+        assert "Close and tally now" not in response.get_data(as_text=True)
