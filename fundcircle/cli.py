@@ -490,9 +490,11 @@ def second_factor_reset_command(email: str, reason: str) -> None:
 @click.option("--api", "from_api", is_flag=True, help="import from the Open Collective API")
 @click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="import an Open Collective transactions CSV export (either header style)")
+@click.option("--full", is_flag=True, help="with --api: read the whole transaction history, not just what is new")
 @click.option("--confirm", is_flag=True, help="post every proposed ledger entry after the import")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def reconcile_command(slug: str, from_api: bool, csv_file: str | None, confirm: bool, as_json: bool) -> None:
+def reconcile_command(slug: str, from_api: bool, csv_file: str | None, full: bool, confirm: bool,
+                      as_json: bool) -> None:
     """Import Open Collective activity for a circle and reconcile it with the ledger.
 
     Prints each award's state, the unexplained OC money and the proposed ledger entries. Nothing is
@@ -503,15 +505,17 @@ def reconcile_command(slug: str, from_api: bool, csv_file: str | None, confirm: 
 
     if from_api == bool(csv_file):
         raise click.UsageError("give exactly one of --api or --csv FILE")
+    if full and not from_api:
+        raise click.UsageError("--full goes with --api")
     app = _app()
     try:
-        _reconcile(app, slug, from_api, csv_file, confirm, as_json)
+        _reconcile(app, slug, from_api, csv_file, confirm, as_json, full=full)
     finally:
         db.dispose(app)
 
 
 def _reconcile(app, slug: str, from_api: bool, csv_file: str | None, confirm: bool,  # type: ignore[no-untyped-def]
-               as_json: bool) -> None:
+               as_json: bool, *, full: bool = False) -> None:
     import json
     from pathlib import Path
 
@@ -538,7 +542,8 @@ def _reconcile(app, slug: str, from_api: bool, csv_file: str | None, confirm: bo
             try:
                 if from_api:
                     result = treasury_ops.import_from_api(db.session, circle, actor=None,
-                                                          client=treasury_ops.make_client(app.config), now=now)
+                                                          client=treasury_ops.make_client(app.config), now=now,
+                                                          full=full)
                 else:
                     assert csv_file is not None
                     result = treasury_ops.import_from_csv(db.session, circle, actor=None,

@@ -499,7 +499,8 @@ class OpenCollectiveClient:
                                      "dateFrom": date_from.isoformat() if date_from else None,
                                      "expense": {"id": expense_id} if expense_id else None,
                                      "kind": list(kinds) if kinds else None}
-        size = min(page_size or max(self.page_size, 1000), 10_000)
+        # large pages: every request counts against OC's 100 per minute (the server allows 10,000)
+        size = min(page_size or max(self.page_size, 5000), 10_000)
         for node in self._pages(Q_TRANSACTIONS, "FcTransactions", "transactions", variables, size):
             yield OCTransaction.from_node(node)
 

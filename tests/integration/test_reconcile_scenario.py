@@ -179,3 +179,37 @@ def test_confirming_a_proposal_twice_posts_once(session: Any, fake: Any) -> None
     ops.import_from_api(session, world.circle, actor=world.treasurer, client=client, now=later(4))
     session.commit()
     assert not any(p.ledger_key == entry.ledger_key for p in queries.open_proposals(session, world.circle.id))
+
+
+def test_api_imports_after_the_first_read_only_what_is_new(session: Any, fake: Any) -> None:
+    import datetime as dt
+
+    from fundcircle.db import utcnow
+    from fundcircle.integrations.fakes.opencollective import _iso
+    from fundcircle.treasury.models import ImportedTransaction
+
+    world, client = _scenario(session, fake)
+    # on OC's clock, the older half of the history happened 100 days ago, the rest 50 days ago
+    rows = sorted(fake.state["transactions"], key=lambda t: t["legacyId"])
+    for n, t in enumerate(rows):
+        t["createdAt"] = _iso(utcnow() - dt.timedelta(days=100 if n < len(rows) // 2 else 50))
+    recent = sum(1 for n, t in enumerate(rows) if n >= len(rows) // 2 and t["account"] == OC_SLUG)
+    first = ops.import_from_api(session, world.circle, actor=world.treasurer, client=client, now=later(2))
+    session.commit()
+    total = first.run.rows_seen
+    assert first.run.summary["since"] is None  # the first import reads the whole history
+    h = world.awards[7]
+    pid = queries.payouts_of_circle(session, world.circle.id)[h.id].oc_public_id
+    fake.process(pid, "MARK_AS_UNPAID", {"markAsUnPaidStatus": "APPROVED"})  # OC's clock: now
+    again = ops.import_from_api(session, world.circle, actor=world.treasurer, client=client, now=later(3))
+    session.commit()
+    # from two days before the newest stored row: the recent half again, and the new reversal
+    # (the EXPENSE credit and the fee cover on the collective's side)
+    assert (again.run.rows_seen, again.rows_new) == (recent + 2, 2)
+    assert again.run.rows_seen < total
+    states = {s.award_id: s.state for s in queries.award_statuses(session, world.circle.id)}
+    assert states[h.id] is AwardState.MISSING_IN_OC  # the ledger still has H's payout; OC took it back
+    full = ops.import_from_api(session, world.circle, actor=world.treasurer, client=client, now=later(4), full=True)
+    session.commit()
+    assert (full.run.rows_seen, full.rows_new, full.proposals_new) == (total + 2, 0, 0)
+    assert session.query(ImportedTransaction).count() == total + 2
