@@ -364,8 +364,10 @@ def _unexplained_proposals(u: Unexplained) -> list[Proposal]:
                               f"(“{u.description}”) into the pot: {format_money(u.gross_minor, u.currency)} gross, "
                               f"{format_money(u.gross_minor - u.net_minor, u.currency)} fees", {"group": u.group}))
     direction = "came in" if u.net_minor > 0 else "went out"
+    hint = (" If it is a Stripe payout the ledger already holds as a transfer to the host, dismiss both "
+            "proposals with that note instead." if u.kind == "ADDED_FUNDS" else "")
     props.append(Proposal(ProposalKind.HOLD_IN_SUSPENSE, suspense_key(u.ref), u.currency, u.net_minor, 0, None, u.ref,
                           f"{format_money(abs(u.net_minor), u.currency)} {direction} in Open Collective ({u.kind}, “{u.description}”) that "
-                          f"nothing in fundcircle explains: hold it in suspense until it is understood",
+                          f"nothing in fundcircle explains: hold it in suspense until it is understood.{hint}",
                           {"group": u.group}))
     return props
