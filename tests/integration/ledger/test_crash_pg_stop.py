@@ -24,7 +24,6 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from fundcircle.circles.models import Circle
 from fundcircle.db import make_engine, make_sessionmaker
