@@ -252,6 +252,20 @@ def _seed_demo(app) -> bool:  # type: ignore[no-untyped-def]
     return True
 
 
+def start_offline_fakes(app, host: str, port: int):  # type: ignore[no-untyped-def]
+    """Start the local fake Stripe and fake Open Collective for the services without keys and point
+    the app at them (the offline demo); (fake_stripe or None, fake_oc or None). Also used by the
+    browser journey tests, so they run the demo wired exactly as ``fundcircle up`` wires it."""
+    from fundcircle.integrations.fakes.stripe import start_for_app as start_fake_stripe
+    from fundcircle.treasury.demo import connect_webhook, local_fake
+
+    fake_stripe = start_fake_stripe(app, app_host=host, app_port=port)  # None with STRIPE_SECRET_KEY
+    fake_oc = local_fake(app)  # None with OPENCOLLECTIVE_TOKEN
+    if fake_oc is not None:
+        connect_webhook(app, fake_oc, f"http://{host}:{port}")
+    return fake_stripe, fake_oc
+
+
 @main.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="port to listen on")
@@ -264,15 +278,11 @@ def up_command(host: str, port: int, no_demo: bool) -> None:
     _migrate(app)
     if not no_demo and _seed_demo(app):
         click.echo("Seeded the demo circle 'Riverside Commons Fund'.")
-    from fundcircle.integrations.fakes.stripe import start_for_app as start_fake_stripe
-
-    if start_fake_stripe(app, app_host=host, app_port=port) is not None:  # no STRIPE_SECRET_KEY: offline demo
+    fake_stripe, fake_oc = start_offline_fakes(app, host, port)
+    if fake_stripe is not None:
         click.echo(f"Stripe: no STRIPE_SECRET_KEY set; contributions use the local fake Stripe at "
                    f"{app.config['STRIPE_API_BASE']} (demo second-factor codes: fundcircle second-factor code EMAIL)")
-    from fundcircle.treasury.demo import connect_webhook, local_fake
-
-    if (fake_oc := local_fake(app)) is not None:  # no OPENCOLLECTIVE_TOKEN: offline demo
-        connect_webhook(app, fake_oc, f"http://{host}:{port}")
+    if fake_oc is not None:
         click.echo(f"Open Collective: no OPENCOLLECTIVE_TOKEN set; payouts use the local fake at "
                    f"{app.config['OPENCOLLECTIVE_API_URL']} (approve and pay expenses at {fake_oc.url}/)")
     click.echo(f"fundcircle is serving on http://{host}:{port}  (database: {app.config['DATABASE_URL']})")

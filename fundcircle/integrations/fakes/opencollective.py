@@ -801,17 +801,7 @@ class FakeOpenCollective:
         with self.lock:
             rows = []
             for e in sorted(self.state["expenses"], key=lambda e: e["createdAt"], reverse=True):
-                actions = []
-                for action, label in (("approve", "Approve"), ("reject", "Reject"), ("mark_as_unpaid", "Mark as unpaid")):
-                    if e["status"] in TRANSITIONS[action.upper()][0]:
-                        actions.append(f'<form method="post" action="/__fake__/expenses/{escape(e["publicId"])}/{action}">'
-                                       f'<button>{label}</button></form>')
-                if e["status"] in TRANSITIONS["PAY"][0]:
-                    amount = _major(e["amount_cents"])
-                    actions.append(
-                        f'<form method="post" action="/__fake__/expenses/{escape(e["publicId"])}/pay">'
-                        f'<label>Amount <input name="amount" value="{amount}" size="8"></label> '
-                        f'<label>Fee <input name="fee" value="0" size="5"></label> <button>Pay</button></form>')
+                actions = self._action_forms(e, back="/")
                 rows.append(f"<tr><td>{escape(e['publicId'])}</td><td>{escape(e['account'])}</td>"
                             f"<td>{escape(e['description'])}</td><td>{escape(e['payee'])}</td>"
                             f"<td>{_major(e['amount_cents'])} {escape(e['currency'])}</td><td>{escape(e['status'])}"
@@ -824,6 +814,50 @@ class FakeOpenCollective:
                 f"<h2>Balances</h2><ul>{balances}</ul><h2>Expenses</h2><table><thead><tr><th>Expense</th>"
                 "<th>Collective</th><th>Description</th><th>Payee</th><th>Amount</th><th>Status</th><th>Actions</th>"
                 f"</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>")
+
+    def _action_forms(self, e: dict[str, Any], *, back: str) -> list[str]:
+        """The admin's buttons for an expense in its current status; ``back``: where to return."""
+        from html import escape
+
+        hidden = f'<input type="hidden" name="back" value="{escape(back)}">'
+        actions = []
+        for action, label in (("approve", "Approve"), ("reject", "Reject"), ("mark_as_unpaid", "Mark as unpaid")):
+            if e["status"] in TRANSITIONS[action.upper()][0]:
+                actions.append(f'<form method="post" action="/__fake__/expenses/{escape(e["publicId"])}/{action}">'
+                               f'{hidden}<button>{label}</button></form>')
+        if e["status"] in TRANSITIONS["PAY"][0]:
+            amount = _major(e["amount_cents"])
+            actions.append(
+                f'<form method="post" action="/__fake__/expenses/{escape(e["publicId"])}/pay">{hidden}'
+                f'<label>Amount <input name="amount" value="{amount}" size="8"></label> '
+                f'<label>Fee <input name="fee" value="0" size="5"></label> <button>Pay</button></form>')
+        return actions
+
+    def expense_page(self, slug: str, ref: str) -> str | None:
+        """The expense's own page, where fundcircle's "Open Collective expense" links point
+        (``/<collective>/expenses/<legacy id or public id>``, as on opencollective.com); None when
+        the collective has no such expense."""
+        from html import escape
+
+        with self.lock:
+            try:
+                e = self.find_expense(ref)
+            except KeyError:
+                return None
+            if e["account"] != slug:
+                return None
+            actions = "".join(self._action_forms(e, back=f"/{slug}/expenses/{e['legacyId']}"))
+            collective = self.state["accounts"].get(slug, {}).get("name", slug)
+            return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+                    f"<title>Expense {escape(e['publicId'])} · Fake Open Collective</title></head><body>"
+                    f'<p><a href="/">Fake Open Collective (local, for the demo)</a> › {escape(collective)}</p>'
+                    f"<h1>{escape(e['description'])}</h1><dl>"
+                    f"<dt>Expense</dt><dd>{escape(e['publicId'])} (#{e['legacyId']})</dd>"
+                    f"<dt>Collective</dt><dd>{escape(slug)}</dd><dt>Payee</dt><dd>{escape(e['payee'])}</dd>"
+                    f"<dt>Amount</dt><dd>{_major(e['amount_cents'])} {escape(e['currency'])}</dd>"
+                    f"<dt>Status</dt><dd data-status=\"{escape(e['status'])}\">{escape(e['status'])}"
+                    f"{' (on hold)' if e.get('onHold') else ''}</dd></dl>"
+                    f"{'<h2>Admin actions</h2>' + actions if actions else ''}</body></html>")
 
     # -- server lifecycle -----------------------------------------------------------------------
 
@@ -933,8 +967,11 @@ class _Handler(BaseHTTPRequestHandler):
         except KeyError:
             self._send(404, b"no such expense", "text/plain")
             return
+        back = form.get("back") or "/"
+        if not back.startswith("/") or back.startswith("//"):  # only this fake's own pages
+            back = "/"
         self.send_response(303)
-        self.send_header("Location", "/")
+        self.send_header("Location", back)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -950,6 +987,13 @@ class _Handler(BaseHTTPRequestHandler):
         segments = [s for s in parts.path.split("/") if s]
         if not segments:
             self._send(200, self.fake.admin_page().encode(), "text/html; charset=utf-8")
+            return
+        if len(segments) == 3 and segments[1] == "expenses":
+            page = self.fake.expense_page(segments[0], segments[2])
+            if page is None:
+                self._send(404, b"No such expense in this collective", "text/plain; charset=utf-8")
+            else:
+                self._send(200, page.encode(), "text/html; charset=utf-8")
             return
         if len(segments) == 3 and segments[0] == "v2" and segments[2] == "transactions.csv":
             q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
