@@ -50,13 +50,8 @@ def verify_command(as_json: bool) -> None:
     try:
         with make_session() as session:
             report = verify(session)
-            if sa.inspect(session.connection()).has_table("ledger_balance_assertion"):
-                assertion_problems = recheck_balance_assertions(session)
-                assertions = balance_assertions(session)
-            else:  # a database built before migration 0002 gained the table
-                click.echo("note: no ledger_balance_assertion table in this database (built before it was "
-                           "added to migration 0002); balance assertions not checked", err=True)
-                assertion_problems, assertions = [], []
+            assertion_problems = recheck_balance_assertions(session)  # table from migration 0009
+            assertions = balance_assertions(session)
     finally:
         engine.dispose()
     mismatched = [a for a in assertions if not a.matched]

@@ -18,8 +18,7 @@ branch_labels = None
 depends_on = None
 
 #: Tables whose rows are never changed or deleted once written.
-LEDGER_TABLES = ("currency", "ledger_account", "ledger_transaction", "ledger_posting", "ledger_seal",
-                 "ledger_balance_assertion")
+LEDGER_TABLES = ("currency", "ledger_account", "ledger_transaction", "ledger_posting", "ledger_seal")
 
 #: ISO 4217 exponents at the time of this migration (a snapshot of money.CURRENCY_EXPONENTS;
 #: later currencies are added by later migrations, existing ones never change).
@@ -129,41 +128,6 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_ledger_seal")),
         sa.UniqueConstraint("transaction_id", name=op.f("uq_ledger_seal_transaction_id")),
     )
-
-    # an outside statement's balance of one account compared with the books (reference §1.5)
-    op.create_table(
-        "ledger_balance_assertion",
-        sa.Column("id", BigId, autoincrement=True, nullable=False),
-        sa.Column("account_id", BigId, nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("source", sa.String(length=40), nullable=False),
-        sa.Column("reference", sa.String(length=255), nullable=False),
-        sa.Column("as_of_seq", BigId, nullable=False),
-        sa.Column("as_of_date", sa.Date(), nullable=True),
-        sa.Column("expected_minor", sa.BigInteger(), nullable=False),
-        sa.Column("ledger_minor", sa.BigInteger(), nullable=False),
-        sa.Column("matched", sa.Boolean(), nullable=False),
-        sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("asserted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor_id", sa.Integer(), nullable=True),
-        sa.CheckConstraint("matched = (expected_minor = ledger_minor)",
-                           name=op.f("ck_ledger_balance_assertion_matched_is_equality")),
-        sa.CheckConstraint("as_of_seq >= 0", name=op.f("ck_ledger_balance_assertion_as_of_seq_not_negative")),
-        sa.CheckConstraint("source <> '' AND reference <> ''",
-                           name=op.f("ck_ledger_balance_assertion_source_and_reference")),
-        sa.ForeignKeyConstraint(["account_id"], ["ledger_account.id"],
-                                name=op.f("fk_ledger_balance_assertion_account_id_ledger_account"),
-                                ondelete="RESTRICT"),
-        sa.ForeignKeyConstraint(["currency"], ["currency.code"],
-                                name=op.f("fk_ledger_balance_assertion_currency_currency"), ondelete="RESTRICT"),
-        sa.ForeignKeyConstraint(["actor_id"], ["users.id"], name=op.f("fk_ledger_balance_assertion_actor_id_users"),
-                                ondelete="RESTRICT"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_balance_assertion")),
-        sa.UniqueConstraint("source", "reference", "account_id",
-                            name=op.f("uq_ledger_balance_assertion_source_reference_account_id")),
-    )
-    op.create_index("ix_ledger_balance_assertion_account_id_id", "ledger_balance_assertion", ["account_id", "id"],
-                    unique=False)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -369,8 +333,6 @@ def downgrade() -> None:
         for table in LEDGER_TABLES:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-    op.drop_index("ix_ledger_balance_assertion_account_id_id", table_name="ledger_balance_assertion")
-    op.drop_table("ledger_balance_assertion")
     op.drop_table("ledger_seal")
     op.drop_index("ix_ledger_posting_account_id_id", table_name="ledger_posting")
     op.drop_table("ledger_posting")
