@@ -36,6 +36,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import os
 import secrets
 import socket
@@ -55,6 +56,8 @@ from graphql import GraphQLError, build_schema, graphql_sync, parse
 from graphql.language import FieldNode, OperationDefinitionNode
 
 from fundcircle.integrations.fakes.opencollective_schema import SDL
+
+log = logging.getLogger(__name__)
 
 FAKE_TOKEN = "fake-oc-personal-token"
 
@@ -877,7 +880,21 @@ class FakeOpenCollective:
             pass
 
         Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        # A persisted fake keeps its address across restarts: fundcircle stores each expense's
+        # absolute link when it creates the payout (the demo's while seeding, before `up` restarts
+        # the fake), and those links must keep working. A taken port falls back to a free one.
+        remembered = int(self.state.get("port") or 0) if self.state_path is not None and not self.port else 0
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", remembered or self.port), Handler)
+        except OSError:
+            if not remembered:
+                raise
+            log.warning("fake Open Collective: port %s is taken; links stored earlier will not work", remembered)
+            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.state_path is not None and not self.port:
+            with self.lock:
+                self.state["port"] = self._server.server_address[1]
+                self.save()
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-opencollective", daemon=True)
         self._thread.start()
