@@ -310,11 +310,14 @@ def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scale
 
     Steps below a run's horizon (:meth:`MesEngine.run`) buy exactly what that run bought, so they
     cannot overspend or become exhaustive: they are counted as runs but not computed, and the run
-    kept at the end is the last computed one moved to its per-voter budget (:meth:`MesEngine.shifted`)."""
+    kept at the end is the last computed one moved to its per-voter budget (:meth:`MesEngine.shifted`).
+    Measuring a horizon costs a little, so after two measured runs in a row that could skip nothing
+    only every fourth run measures it, until one can skip again (which runs measure changes only
+    how much is computed, never the outcome)."""
     tracked = step_scaled if mode != "none" else None
     per_voter = start_scaled
     current = engine.run(per_voter, tracked)
-    runs = 1
+    runs, fruitless = 1, 0
     everything = len(engine.candidates)
     while mode != "none" and len(current.bought) < everything:
         if mode == "add1-exhaustive" and _exhaustive(engine, current, budget_minor):
@@ -327,7 +330,9 @@ def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scale
             per_voter += same * step_scaled
             runs += same
             continue
-        following = engine.run(per_voter + step_scaled, tracked)
+        fruitless = fruitless + 1 if tracked is not None and current.horizon == 0 else 0
+        measure = tracked if fruitless < 2 or runs % 4 == 0 else None
+        following = engine.run(per_voter + step_scaled, measure)
         runs += 1
         if following.cost_minor > budget_minor:
             return Completion(current, per_voter, runs, following.cost_minor)
