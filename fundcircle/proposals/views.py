@@ -130,8 +130,14 @@ def proposal_page(slug: str, round_id: int, proposal_id: int):  # type: ignore[n
     now = utcnow()
     problems = (operations.eligibility_problems(db.session, round_, proposal)
                 if permissions.is_applicant(user, proposal) and not proposal.is_submitted else [])
+    from fundcircle.voting.operations import stored_result
+
+    # after the tally the page says how the vote went, and links to why and to the money
+    result = stored_result(db.session, round_.id)
+    award = next((a for a in result.awards if a.proposal_id == proposal.id), None) if result else None
     return render_template(
         "proposals/proposal.html", circle=circle, round=round_, proposal=proposal, phase=round_.phase_at(now),
+        tallied=result is not None, award=award,
         is_applicant=permissions.is_applicant(user, proposal),
         private=permissions.can_see_private_fields(user, proposal),
         can_screen=permissions.can_screen(user, proposal), problems=problems,

@@ -69,15 +69,16 @@ def test_newcomer_follows_one_award_from_call_to_payout_and_reruns_the_result(  
     expect(page.get_by_text("Small projects that make our streets greener")).to_be_visible()
     screenshot(page, "journey-newcomer-02-call")
 
-    # one proposal, then back to the round by its link
+    # its proposals: one of them, which says how the vote went
+    expect(page.get_by_role("heading", name=re.compile(r"^Proposals \(\d+\)$"))).to_be_visible()
     page.get_by_role("link", name=AWARD, exact=True).click()
     expect(page.get_by_role("heading", name=AWARD, level=1)).to_be_visible()
     expect(page.get_by_text("Requests 420.00 EUR", exact=False)).to_be_visible()
+    expect(page.locator("#outcome")).to_contain_text(f"Funded The vote awarded it {_major(amounts[AWARD])} EUR.")
     screenshot(page, "journey-newcomer-03-proposal")
-    page.get_by_role("link", name=f"← {ROUND}").click()
 
     # the result, and why it was funded
-    page.get_by_role("link", name="See the results and why").click()
+    page.locator("#outcome").get_by_role("link", name="See the result and why").click()
     expect(page.get_by_role("heading", name=f"Results: {ROUND}")).to_be_visible()
     funded = page.locator("section[aria-labelledby='funded-h'] tbody tr")
     shown_ids = [re.search(r"/p/(\d+)$", href).group(1)  # type: ignore[union-attr]
