@@ -112,7 +112,8 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
     page.locator("a[href*='/signin/link/']").first.click()
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("You are signed in.")).to_be_visible()
-    page.goto(demo.url + "/c/riverside-commons/treasury")  # the treasurer's bookmark
+    page.goto(demo.url + "/c/riverside-commons")
+    page.get_by_role("link", name="Treasury", exact=True).click()
     expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
     code = totp(demo_totp_secret(TREASURER), dt.datetime.now(dt.timezone.utc))
     page.get_by_label("6-digit code from your authenticator app").fill(code)
