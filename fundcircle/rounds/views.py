@@ -139,9 +139,10 @@ def _render_round_page(slug: str, round_id: int) -> tuple[str, int]:
     round_ = public_queries.round_or_404(db.session, circle, round_id, user)
     now = utcnow()
     rule = get_rule(round_.rule_id)
+    round_summary = public_queries.round_summaries(db.session, [round_], now)[0]
     return render_template(
         "rounds/round.html", circle=circle, round=round_, phase=round_.phase_at(now), now=now, rule=rule,
-        round_summary=public_queries.round_summaries(db.session, [round_], now)[0],
+        round_summary=round_summary, awarded=_awarded(round_.id) if round_summary.is_tallied else None,
         proposals=proposal_queries.public_proposals(db.session, round_),
         my_proposals=proposal_queries.proposals_of(db.session, round_, user) if user else [],
         can_manage=permissions.can_manage_round(user, round_),
@@ -149,6 +150,16 @@ def _render_round_page(slug: str, round_id: int) -> tuple[str, int]:
         publish_form=EmptyForm() if permissions.can_manage_round(user, round_) else None,
         is_member=circle_permissions.is_member(user, circle),
     ), 200
+
+
+def _awarded(round_id: int) -> dict[int, int]:
+    """proposal id -> amount_minor of a tallied round's awards (the proposal list marks them)."""
+    import sqlalchemy as sa
+
+    from fundcircle.voting.models import Award
+
+    return {pid: amount for pid, amount in db.session.execute(
+        sa.select(Award.proposal_id, Award.amount_minor).where(Award.round_id == round_id))}
 
 
 def screening(slug: str, round_id: int):  # type: ignore[no-untyped-def]

@@ -71,6 +71,9 @@ def test_newcomer_follows_one_award_from_call_to_payout_and_reruns_the_result(  
 
     # its proposals: one of them, which says how the vote went
     expect(page.get_by_role("heading", name=re.compile(r"^Proposals \(\d+\)$"))).to_be_visible()
+    proposals = page.locator("section[aria-labelledby='props-h'] tbody tr")
+    expect(proposals.filter(has_text=AWARD)).to_contain_text(f"Funded: {_major(amounts[AWARD])} EUR")
+    expect(proposals.filter(has_text="Not funded")).to_have_count(proposals.count() - len(amounts))
     page.get_by_role("link", name=AWARD, exact=True).click()
     expect(page.get_by_role("heading", name=AWARD, level=1)).to_be_visible()
     expect(page.get_by_text("Requests 420.00 EUR", exact=False)).to_be_visible()
