@@ -76,6 +76,7 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
     demo, page = live_demo, browser_page
     from fundcircle.auth.second_factor import totp
     from fundcircle.contributions.demo import demo_totp_secret
+    from fundcircle.integrations.fakes.stripe import card_fee_minor
 
     unpaid_title = _close_quick_round(demo)
 
@@ -102,6 +103,15 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
     # card fees are the circle's cost, booked to the fees account: the pot grows by the full amount
     assert _minor(pot_after) - _minor(pot_before) == 12_50, (pot_before, pot_after)
     screenshot(page, "journey-treasury-04-circle-after")
+    # the public ledger shows it, newest first, with Stripe's card fee as the circle's cost
+    page.get_by_role("link", name="The public ledger: every transaction, with running balances").click()
+    newest = page.locator("table.ledger tbody tr").first
+    expect(newest).to_contain_text("Contribution by card (Stripe)")
+    expect(newest).to_contain_text("Pot (not yet awarded): +12.50")
+    fee_minor = card_fee_minor(12_50, "EUR")
+    expect(newest).to_contain_text(f"Card fees (Stripe): +{fee_minor // 100}.{fee_minor % 100:02d}")
+    expect(newest.locator("td.num").nth(2)).to_have_text(pot_after.removesuffix(" EUR"))  # pot after
+    screenshot(page, "journey-treasury-04b-ledger")
 
     # -- the treasurer signs in (mail link from the dev outbox) and passes the second factor --------
     page.get_by_role("link", name="Sign in").click()
@@ -168,6 +178,7 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
 
     # the treasurer accepts the proposed correction of the planted mismatch: reverse the ledger's
     # payout, record what Open Collective paid, return the rest of the earmark to the pot
+    pot_before_correction = _minor(_ledger_figure(demo, "pot:available"))
     for kind in ("Reverse payout", "Record payout", "Release remainder"):
         entry = proposed.filter(has_text=kind).filter(has_text="ex_").filter(
             has_text=re.compile("Bike repair stand|does not match|1,250.00 EUR awarded"))
@@ -178,6 +189,8 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
     expect(bike.locator("[data-state]")).to_have_attribute("data-state", "paid")
     expect(page.get_by_text("Nothing to confirm.")).to_be_visible()
     screenshot(page, "journey-treasury-09-mismatch-corrected")
+    # the 50.00 EUR that Open Collective did not pay went back to the pot
+    assert _minor(_ledger_figure(demo, "pot:available")) - pot_before_correction == 50_00
 
     from fundcircle.extensions import db
     from fundcircle.treasury import queries
