@@ -122,7 +122,9 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
     page.locator("a[href*='/signin/link/']").first.click()
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("You are signed in.")).to_be_visible()
-    page.goto(demo.url + "/c/riverside-commons")
+    # back on the page where "Sign in" was clicked (the ledger), as a member now
+    expect(page.get_by_role("heading", name="Ledger: Riverside Commons Fund")).to_be_visible()
+    page.get_by_role("link", name="Riverside Commons Fund", exact=True).click()
     page.get_by_role("link", name="Treasury", exact=True).click()
     expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
     code = totp(demo_totp_secret(TREASURER), dt.datetime.now(dt.timezone.utc))
