@@ -41,6 +41,9 @@ def safe_next_path(path: str | None) -> str:
     """Only local absolute paths; anything else (//evil, http:) becomes "/"."""
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
         return "/"
+    # browsers drop tabs and newlines from a Location ("/\t/evil" is "//evil"); other controls too
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        return "/"
     return path[:500]
 
 

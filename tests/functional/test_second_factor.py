@@ -198,3 +198,16 @@ def test_cli_prints_demo_codes_and_resets(app, database_url, tmp_path) -> None: 
     reset = runner.invoke(main, ["second-factor", "reset", "jonas@riverside.example", "--reason", "lost phone"], env=env)
     assert reset.exit_code == 0, reset.output
     assert runner.invoke(main, ["second-factor", "code", "jonas@riverside.example"], env=env).exit_code == 1
+
+
+@pytest.mark.parametrize("next_param", ["/%09/evil.example", "/%0d%0a/evil.example", "/%0a", "/%5c%5cevil.example"])
+def test_next_with_control_characters_stays_on_the_site(guarded_app, next_param: str) -> None:  # type: ignore[no-untyped-def]
+    # Browsers drop tabs and newlines from a Location ("/\t/evil" is "//evil", another host);
+    # a newline in a header would be a 500.
+    with freeze_time(NOW):
+        client = WebClient(guarded_app)
+        client.sign_in("fac@example.org")
+        secret = enrol(client)
+        assert client.post("/account/second-factor", {"code": sf.totp(secret, NOW), "next": "/"}).status_code == 302
+        answer = client.get(f"/account/second-factor/check?next={next_param}")
+        assert answer.status_code == 302 and answer.headers["Location"] == "/"
