@@ -418,7 +418,8 @@ def webhook_hint(session: Session, *, payload: Mapping[str, Any], client: OpenCo
         conditions.append(PayoutRecord.oc_expense_id == expense["idV2"])
     if isinstance(expense.get("publicId"), str):
         conditions.append(PayoutRecord.oc_public_id == expense["publicId"])
-    if isinstance(expense.get("id"), int) and not isinstance(expense.get("id"), bool):
+    # a legacy id beyond BIGINT would fail in the database (a 500), and names no expense of ours
+    if isinstance(expense.get("id"), int) and not isinstance(expense.get("id"), bool) and 0 < expense["id"] < 2**63:
         conditions.append(PayoutRecord.oc_legacy_id == expense["id"])
     if not conditions:
         return None

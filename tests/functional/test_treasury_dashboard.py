@@ -216,3 +216,11 @@ def test_fake_oc_delivers_its_webhook_to_the_app(app: Any, world: dict[str, Any]
             assert db.session.scalar(sa.select(PayoutRecord.oc_status)) == "APPROVED"
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("legacy_id", [10**30, -(10**30), 2**63])
+def test_webhook_with_an_id_beyond_the_database_range_is_ignored(app: Any, world: dict[str, Any],
+                                                                  legacy_id: int) -> None:
+    response = app.test_client().post(f"/webhooks/opencollective/{WEBHOOK_SECRET}", json={
+        "type": "collective.expense.paid", "data": {"expense": {"id": legacy_id}}})
+    assert response.status_code == 200 and response.get_json()["status"] == "ignored"
