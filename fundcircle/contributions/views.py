@@ -117,7 +117,8 @@ def thanks(slug: str, public_id: str):  # type: ignore[no-untyped-def]
     intent = operations.intent_for_circle(db.session, circle, public_id)
     waiting = intent.status in (IntentStatus.CREATED.value, IntentStatus.OPEN.value)
     checks = request.args.get("check", "0")
-    checks_done = int(checks) if checks.isdigit() and len(checks) < 3 else 0
+    # isascii: "²".isdigit() is true but int("²") raises
+    checks_done = int(checks) if checks.isascii() and checks.isdigit() and len(checks) < 3 else 0
     # While Stripe's webhook is on its way the page re-checks itself a few times (script only; the
     # reload link works without it).
     next_check = (url_for("contributions.thanks", slug=slug, public_id=public_id, check=checks_done + 1)

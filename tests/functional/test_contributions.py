@@ -233,3 +233,14 @@ def test_without_stripe_configured_the_form_says_so(app) -> None:  # type: ignor
     assert "not available right now" in client.text("/c/pot-circle/contribute")
     response = submit(client, form_of(client), amount="25")
     assert response.status_code == 503 and "STRIPE_SECRET_KEY" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("check", ["%C2%B2", "%D9%A3", "abc", "999", ""])
+def test_thanks_page_refresh_counter_takes_any_text(world, check: str) -> None:  # type: ignore[no-untyped-def]
+    # "²".isdigit() is true but int("²") raises: the counter must not be a 500
+    client = world["client"]
+    submit(client, form_of(client), amount="10")
+    with world["app"].app_context():
+        public_id = db.session.scalar(sa.select(ContributionIntent.public_id))
+    page = client.get(f"/c/pot-circle/contribute/{public_id}/thanks?check={check}")
+    assert page.status_code == 200
