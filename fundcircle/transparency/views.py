@@ -117,7 +117,8 @@ def parse_ledger_args(args: MultiDict[str, str], round_ids: set[int]
 
     round_id: int | None = None
     if text("round"):
-        if not text("round").isdigit() or int(text("round")) not in round_ids:
+        # isascii: isdigit() alone accepts "²", which int() refuses
+        if not (text("round").isascii() and text("round").isdigit()) or int(text("round")) not in round_ids:
             errors.append(f"round: {text('round')[:40]!r} is not a round of this circle.")
         else:
             round_id = int(text("round"))
@@ -143,7 +144,7 @@ def parse_ledger_args(args: MultiDict[str, str], round_ids: set[int]
         raw = text(name)
         if not raw:
             return default
-        if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < low or (high is not None and int(raw) > high):
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
             errors.append(f"{name}: {raw[:40]!r} is not a whole number {bound}.")
             return default

@@ -136,6 +136,10 @@ def test_ledger_paginates_and_clamps_a_page_past_the_end(client, session, demo) 
     ("page=1e9", "page: '1e9' is not a whole number"),
     ("per_page=100000", "per_page: '100000' is not a whole number between 5 and 100."),
     ("page=%00", "page: '\\x00' is not a whole number"),
+    # str.isdigit() accepts these, int() does not
+    ("round=%C2%B2", "round: '²' is not a round of this circle."),
+    ("page=%C2%B2", "page: '²' is not a whole number"),
+    ("per_page=%C2%B2", "per_page: '²' is not a whole number between 5 and 100."),
 ])
 def test_bad_ledger_parameters_are_400_with_a_reason(client, demo, query: str, reason: str) -> None:  # type: ignore[no-untyped-def]
     response = client.get(f"/c/{SLUG}/ledger?{query}")
