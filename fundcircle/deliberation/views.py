@@ -114,7 +114,8 @@ def post_comment(slug: str, round_id: int, proposal_id: int):  # type: ignore[no
             "Only members of this circle and the applicant can take part in this discussion.")
     form = CommentForm()
     parent = None
-    if form.parent_id.data and form.parent_id.data.isdigit():
+    # isdigit() alone accepts "²", which int() refuses
+    if form.parent_id.data and form.parent_id.data.isascii() and form.parent_id.data.isdigit():
         parent = queries.comment_of_proposal(db.session, proposal, int(form.parent_id.data))
     mode = "reply" if form.parent_id.data else "comment"
     if not form.validate_on_submit():

@@ -247,6 +247,7 @@ LONG = "x" * 5001
     ({"body": "ok", "kind": "answer"}, "Not a valid choice"),
     ({"body": "ok", "kind": ""}, "Choose a comment or a question."),
     ({"body": "ok", "parent_id": "abc"}, "Please correct the fields"),
+    ({"body": "ok", "parent_id": "\u00b2"}, "Please correct the fields"),  # isdigit() but not int()
     ({"body": "ok", "parent_id": "OTHER"}, "You can only reply to a comment on this proposal."),
     ({"body": "ok", "parent_id": "999999"}, "You can only reply to a comment on this proposal."),
 ])
