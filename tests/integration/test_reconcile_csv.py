@@ -91,3 +91,16 @@ def test_missing_columns_unknown_currency_incomplete_export() -> None:
         parse_transactions_csv("legacyId,type,kind,group,amount,currency\n1,SIDEWAYS,EXPENSE,g,-1,EUR\n")
     with pytest.raises(CsvFormatError, match="empty"):
         parse_transactions_csv("")
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("1,CREDIT,CONTRIBUTION,g,99999999999999999999999,EUR", "larger than fundcircle handles"),
+    ("1,CREDIT,CONTRIBUTION,g,1e999999999,EUR", "larger than fundcircle handles"),
+    ("1,CREDIT,CONTRIBUTION,g,100000000000.01,EUR", "larger than fundcircle handles"),
+    ("1,CREDIT,CONTRIBUTION,g," + "9" * 5000 + ",EUR", "larger than fundcircle handles"),
+    ("99999999999999999999999,CREDIT,CONTRIBUTION,g,5,EUR", "larger than an id can be"),
+])
+def test_numbers_beyond_what_the_database_stores_are_refused_by_line(row: str, message: str) -> None:
+    # these reached the database before (BIGINT overflow: a 500 on the treasurer's CSV upload)
+    with pytest.raises(CsvFormatError, match=f"line 2, column .*{message}"):
+        parse_transactions_csv(f"legacyId,type,kind,group,amount,currency\n{row}\n")

@@ -18,7 +18,10 @@ from decimal import Decimal, InvalidOperation
 
 from fundcircle.errors import ValidationError
 from fundcircle.integrations.opencollective import OCTransaction
-from fundcircle.ledger.money import CURRENCY_EXPONENTS
+from fundcircle.ledger.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
+
+#: ids are stored as BIGINT
+_MAX_ID = 2**63 - 1
 
 #: human label (``useFieldNames``) -> raw key; reference §4 table
 LABEL_TO_KEY: dict[str, str] = {
@@ -68,9 +71,14 @@ def _minor(text: str, currency: str, *, line: int, column: str) -> int:
         raise CsvFormatError(f"line {line}, column {column}: {text!r} is not a number") from None
     if not value.is_finite():
         raise CsvFormatError(f"line {line}, column {column}: {text!r} is not a number")
+    if value.adjusted() > 20:  # far beyond MAX_AMOUNT_MINOR; scaleb would overflow the context at 1e999999999
+        raise CsvFormatError(f"line {line}, column {column}: {text} {currency} is larger than fundcircle handles")
     scaled = value.scaleb(CURRENCY_EXPONENTS[currency])
     if scaled != scaled.to_integral_value():
         raise CsvFormatError(f"line {line}, column {column}: {text} {currency} has more decimals than {currency} has")
+    # checked before int(): "1e999999999" would be a billion-digit integer, and the database a 500
+    if abs(scaled) > MAX_AMOUNT_MINOR:
+        raise CsvFormatError(f"line {line}, column {column}: {text} {currency} is larger than fundcircle handles")
     return int(scaled)
 
 
@@ -80,7 +88,8 @@ def _minor_fast(text: str, currency: str, exp: int, *, line: int, column: str) -
     whole, _dot, frac = text.partition(".")
     negative = whole.startswith("-")
     digits = whole[1:] if negative else whole
-    if not (digits.isdigit() and digits.isascii() and (not frac or (frac.isdigit() and frac.isascii()))):
+    if not (digits.isdigit() and digits.isascii() and (not frac or (frac.isdigit() and frac.isascii()))) \
+            or len(digits) > 15:  # long ones: Decimal's path checks the size
         return _minor(text, currency, line=line, column=column)
     if len(frac) > exp:
         if frac[exp:].strip("0"):
@@ -88,6 +97,8 @@ def _minor_fast(text: str, currency: str, exp: int, *, line: int, column: str) -
                                  f"{currency} has")
         frac = frac[:exp]
     value = int(digits) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
+    if value > MAX_AMOUNT_MINOR:
+        raise CsvFormatError(f"line {line}, column {column}: {text} {currency} is larger than fundcircle handles")
     return -value if negative else value
 
 
@@ -108,9 +119,12 @@ def _int_or_none(text: str, *, line: int, column: str) -> int | None:
     if not text:
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise CsvFormatError(f"line {line}, column {column}: {text!r} is not a whole number") from None
+    if abs(value) > _MAX_ID:
+        raise CsvFormatError(f"line {line}, column {column}: {text!r} is larger than an id can be")
+    return value
 
 
 def normalise_header(header: Iterable[str]) -> tuple[list[str], str]:
