@@ -10,7 +10,8 @@ from fundcircle.errors import NotFound
 
 
 def circle_by_slug_or_404(session: Session, slug: str) -> Circle:
-    circle = session.scalar(select(Circle).where(Circle.slug == slug))
+    # no slug has a NUL, and PostgreSQL refuses one as a parameter (a 500 instead of this 404)
+    circle = None if "\x00" in slug else session.scalar(select(Circle).where(Circle.slug == slug))
     if circle is None:
         raise NotFound("There is no circle here.")
     return circle

@@ -593,6 +593,8 @@ def public_state(session: Session, slug: str, now: dt.datetime, round_id: int | 
     award earmarks, the ballots of the circle's rounds (the round page shows turnout while voting
     is open), and each published round's phase now (dates make pages change with no row change).
     """
+    if "\x00" in slug:  # no slug has one, and PostgreSQL refuses the parameter (a 500, not a 404)
+        return None
     row = session.execute(_STATE_SQL, {"slug": slug}).first()
     if row is None:
         return None
@@ -637,7 +639,8 @@ def circle_or_404(session: Session, slug: str) -> Circle:
     which no public page needs). NotFound when there is none."""
     from fundcircle.errors import NotFound
 
-    circle = session.scalar(sa.select(Circle).options(lazyload("*")).where(Circle.slug == slug))
+    circle = None if "\x00" in slug else session.scalar(  # PostgreSQL refuses a NUL parameter
+        sa.select(Circle).options(lazyload("*")).where(Circle.slug == slug))
     if circle is None:
         raise NotFound("There is no circle here.")
     return circle

@@ -278,3 +278,15 @@ def test_results_page_shows_the_demo_tally_as_stored(client, session, demo) -> N
     for step in result.trace:
         if step.get("proposal_id") and step["proposal_id"] in funded and step["action"] == "fund":
             assert step["message"] in funded_section
+
+
+def test_a_nul_in_the_circle_address_is_a_404_on_every_backend(client, demo) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL refuses a NUL in a query parameter; the lookup must answer 404 before asking it
+    round_id = demo["rounds"]["Winter 2026/27"].id
+    paths = ("/c/a%00b", "/c/a%00b/ledger", f"/c/a%00b/r/{round_id}", f"/c/a%00b/r/{round_id}/results")
+    for path in paths:
+        assert client.get(path).status_code == 404, path
+    client.sign_in("amara@riverside.example")
+    for path in (*paths, f"/c/a%00b/r/{round_id}/ballot", f"/c/a%00b/r/{round_id}/my-conflicts",
+                 f"/c/a%00b/r/{round_id}/conflicts"):
+        assert client.get(path).status_code == 404, path
