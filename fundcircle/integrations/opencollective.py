@@ -100,7 +100,10 @@ def oc_cents_to_minor(value: float | int | None, currency: str) -> int:
     """OC ``valueInCents`` (a Float in output) → minor units, exactly, or OpenCollectiveError."""
     if value is None:
         raise OpenCollectiveError("Open Collective sent an amount without a value")
-    cents = int(round(float(value)))
+    try:  # a non-number, NaN or infinity from OC is OC's error, not a 500
+        cents = int(round(float(value)))
+    except (TypeError, ValueError, OverflowError):
+        raise OpenCollectiveError(f"Open Collective sent an amount that is not a number: {value!r}") from None
     if float(cents) != float(value):
         raise OpenCollectiveError(f"Open Collective sent a fractional amount in cents: {value!r}")
     e = exponent(currency)

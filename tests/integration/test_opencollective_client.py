@@ -73,6 +73,9 @@ def test_oc_cents_are_major_times_100_for_every_currency() -> None:
         oc_cents_to_minor(50050.0, "JPY")  # ¥500.50 does not exist
     with pytest.raises(OCValidationError):
         minor_to_oc_cents(1000, "KWD")  # three-decimal currencies are not in OC's enum
+    for garbage in ("abc", float("nan"), float("inf"), [1]):
+        with pytest.raises(OpenCollectiveError, match="not a number"):
+            oc_cents_to_minor(garbage, "EUR")  # type: ignore[arg-type]
 
 
 # -- listing -------------------------------------------------------------------------------------
