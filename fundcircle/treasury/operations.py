@@ -85,6 +85,11 @@ def set_oc_account(session: Session, circle: Circle, *, actor: User | None, slug
     if not slug or len(slug) > 100 or set(slug) - SLUG_CHARS:
         raise ValidationError("an Open Collective handle has lowercase letters, digits and dashes",
                               field_errors={"oc_account_slug": ["lowercase letters, digits and dashes only"]})
+    # one OC token may administer several collectives: a circle must not pay from, or read, another's
+    if session.scalar(sa.select(TreasuryAccount.circle_id).where(TreasuryAccount.oc_account_slug == slug,
+                                                                 TreasuryAccount.circle_id != circle.id)):
+        raise ValidationError(f"opencollective.com/{slug} already holds another circle's money",
+                              field_errors={"oc_account_slug": ["another circle uses this collective"]})
     account = session.get(TreasuryAccount, circle.id)
     before = account.oc_account_slug if account else ""
     if account is None:

@@ -224,3 +224,22 @@ def test_webhook_with_an_id_beyond_the_database_range_is_ignored(app: Any, world
     response = app.test_client().post(f"/webhooks/opencollective/{WEBHOOK_SECRET}", json={
         "type": "collective.expense.paid", "data": {"expense": {"id": legacy_id}}})
     assert response.status_code == 200 and response.get_json()["status"] == "ignored"
+
+
+def test_a_circle_cannot_name_another_circles_collective(app: Any, world: dict[str, Any]) -> None:
+    # with one OC token for several collectives, circle B's treasurer would otherwise create
+    # expenses in (and import the transactions of) circle A's collective
+    from tests.fixtures.opencollective.world import OC_SLUG
+    from tests.support import factories as f
+    from fundcircle.treasury.models import TreasuryAccount
+
+    with app.app_context():
+        other = f.create_circle(db.session, "other-circle", facilitator_email="other-treasurer@example.org")
+        db.session.commit()
+    client = treasurer_client(app, {"slug": "other-circle", "treasurer": "other-treasurer@example.org"})
+    page = "/c/other-circle/treasury"
+    refused = client.post(f"{page}/account", {"oc_account_slug": OC_SLUG}, form_page=page)
+    assert refused.status_code == 422 and "another circle" in refused.get_data(as_text=True)
+    assert client.post(f"{page}/account", {"oc_account_slug": "other-collective"}, form_page=page).status_code == 303
+    with app.app_context():
+        assert db.session.get(TreasuryAccount, other.id).oc_account_slug == "other-collective"
