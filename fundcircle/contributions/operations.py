@@ -189,6 +189,8 @@ def start_checkout(session: Session, *, circle: Circle, intent_public_id: str, r
 
 
 def intent_for_circle(session: Session, circle: Circle, public_id: str) -> ContributionIntent:
+    if not INTENT_ID_RE.match(public_id or ""):  # never a query: PostgreSQL refuses a NUL in a string (a 500)
+        raise NotFound("There is no such contribution.")
     intent = session.scalar(sa.select(ContributionIntent).where(ContributionIntent.public_id == public_id,
                                                                 ContributionIntent.circle_id == circle.id))
     if intent is None:

@@ -172,6 +172,8 @@ def test_unknown_circle_or_contribution_is_404(world) -> None:  # type: ignore[n
     client = world["client"]
     assert client.get("/c/nope/contribute").status_code == 404
     assert client.get("/c/pot-circle/contribute/" + "x" * 32 + "/thanks").status_code == 404
+    for page in ("thanks", "cancelled"):  # a NUL reached PostgreSQL's driver: a 500
+        assert client.get(f"/c/pot-circle/contribute/%00{'x' * 32}/{page}").status_code == 404
 
 
 def test_stripe_failure_is_a_502_with_a_fresh_form(world) -> None:  # type: ignore[no-untyped-def]
