@@ -419,9 +419,10 @@ def webhook_hint(session: Session, *, payload: Mapping[str, Any], client: OpenCo
     if not isinstance(expense, Mapping):
         return None
     conditions = []
-    if isinstance(expense.get("idV2"), str):
+    # a NUL is no OC id, and PostgreSQL's driver refuses it in a string (a 500)
+    if isinstance(expense.get("idV2"), str) and "\x00" not in expense["idV2"]:
         conditions.append(PayoutRecord.oc_expense_id == expense["idV2"])
-    if isinstance(expense.get("publicId"), str):
+    if isinstance(expense.get("publicId"), str) and "\x00" not in expense["publicId"]:
         conditions.append(PayoutRecord.oc_public_id == expense["publicId"])
     # a legacy id beyond BIGINT would fail in the database (a 500), and names no expense of ours
     if isinstance(expense.get("id"), int) and not isinstance(expense.get("id"), bool) and 0 < expense["id"] < 2**63:

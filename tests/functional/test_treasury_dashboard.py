@@ -218,6 +218,13 @@ def test_fake_oc_delivers_its_webhook_to_the_app(app: Any, world: dict[str, Any]
         server.shutdown()
 
 
+@pytest.mark.parametrize("expense", [{"idV2": "ab\x00c"}, {"publicId": "\x00"}])
+def test_webhook_with_a_nul_in_an_id_is_ignored(app: Any, world: dict[str, Any], expense: dict[str, str]) -> None:
+    response = app.test_client().post(f"/webhooks/opencollective/{WEBHOOK_SECRET}", json={
+        "type": "collective.expense.paid", "data": {"expense": expense}})
+    assert response.status_code == 200 and response.get_json()["status"] == "ignored"
+
+
 @pytest.mark.parametrize("legacy_id", [10**30, -(10**30), 2**63])
 def test_webhook_with_an_id_beyond_the_database_range_is_ignored(app: Any, world: dict[str, Any],
                                                                   legacy_id: int) -> None:
