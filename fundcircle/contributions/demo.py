@@ -78,6 +78,8 @@ def _seed_second_factor(ctx: DemoContext) -> None:
 
     if not has_app_context():  # the secret is encrypted with the app's SECRET_KEY
         return
+    if current_app.config.get("ENVIRONMENT") == "production":
+        return  # published demo secrets would be a back door on a real server
     for membership in ctx.circle.memberships:
         if not (membership.is_treasurer or membership.is_facilitator):
             continue

@@ -46,3 +46,12 @@ def test_demo_contributions_and_second_factor(session, app) -> None:  # type: ig
         assert mail is not None and demo_totp_secret(email) in mail.body_text
     lucia = session.scalar(sa.select(User).where(User.email == "lucia@riverside.example"))
     assert second_factor.credential_of(session, lucia) is None
+
+
+def test_a_production_demo_gets_no_published_authenticator_secrets(session, app) -> None:  # type: ignore[no-untyped-def]
+    from fundcircle.auth.models import TotpCredential
+
+    app.config["ENVIRONMENT"] = "production"
+    seed_demo(session, utcnow())
+    session.commit()
+    assert session.scalar(sa.select(sa.func.count()).select_from(TotpCredential)) == 0
