@@ -309,6 +309,7 @@ def _running_results(round_: Round) -> list[tuple[str, str]] | None:
 def _score_text(score: Any) -> str:
     from fractions import Fraction
 
-    if isinstance(score, Fraction) and score.denominator != 1:
-        return f"{float(score):.2f}"
-    return str(int(score))
+    from fundcircle.transparency.queries import format_score
+
+    # exact rounding (no float), the same wording as the results page
+    return format_score(score if isinstance(score, Fraction) and score.denominator != 1 else int(score))
