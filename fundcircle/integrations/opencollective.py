@@ -113,10 +113,14 @@ def oc_cents_to_minor(value: float | int | None, currency: str) -> int:
     return scaled // 100
 
 
-def _ts(text: str | None) -> dt.datetime | None:
+def _ts(text: Any) -> dt.datetime | None:
+    """An OC timestamp (ISO 8601, often with "Z"); a malformed one is the service's error, not a 500."""
     if not text:
         return None
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        raise OpenCollectiveError(f"Open Collective sent a timestamp that is not ISO 8601: {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -76,6 +77,17 @@ def test_oc_cents_are_major_times_100_for_every_currency() -> None:
     for garbage in ("abc", float("nan"), float("inf"), [1]):
         with pytest.raises(OpenCollectiveError, match="not a number"):
             oc_cents_to_minor(garbage, "EUR")  # type: ignore[arg-type]
+
+
+def test_timestamps_from_oc_parse_or_fail_with_a_clear_error() -> None:
+    from fundcircle.integrations.opencollective import _ts
+
+    assert _ts("2026-11-21T10:00:00.000Z") == dt.datetime(2026, 11, 21, 10, tzinfo=dt.timezone.utc)
+    assert _ts("2026-11-21T10:00:00") == dt.datetime(2026, 11, 21, 10, tzinfo=dt.timezone.utc)
+    assert _ts(None) is None and _ts("") is None
+    for garbage in ("yesterday", "2026-13-01T00:00:00Z", 1763719200, ["2026-11-21"]):
+        with pytest.raises(OpenCollectiveError, match="not ISO 8601"):
+            _ts(garbage)
 
 
 # -- listing -------------------------------------------------------------------------------------
