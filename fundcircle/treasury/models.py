@@ -68,7 +68,11 @@ class TreasuryAccount(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
-    __table_args__ = (sa.CheckConstraint("oc_account_slug <> ''", name="slug_not_empty"),)
+    __table_args__ = (
+        sa.CheckConstraint("oc_account_slug <> ''", name="slug_not_empty"),
+        # a collective holds one circle's money (migration 0010); set_oc_account says so in words first
+        sa.Index("uq_treasury_accounts_oc_account_slug", "oc_account_slug", unique=True),
+    )
 
 
 class PayoutRecord(Base):

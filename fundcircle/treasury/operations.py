@@ -92,13 +92,19 @@ def set_oc_account(session: Session, circle: Circle, *, actor: User | None, slug
                               field_errors={"oc_account_slug": ["another circle uses this collective"]})
     account = session.get(TreasuryAccount, circle.id)
     before = account.oc_account_slug if account else ""
-    if account is None:
-        account = TreasuryAccount(circle_id=circle.id, oc_account_slug=slug, updated_at=now,
-                                  updated_by_id=actor.id if actor else None)
-        session.add(account)
-    else:
-        account.oc_account_slug, account.updated_at = slug, now
-        account.updated_by_id = actor.id if actor else None
+    try:
+        with session.begin_nested():  # the unique index decides a race between two circles' treasurers
+            if account is None:
+                account = TreasuryAccount(circle_id=circle.id, oc_account_slug=slug, updated_at=now,
+                                          updated_by_id=actor.id if actor else None)
+                session.add(account)
+            else:
+                account.oc_account_slug, account.updated_at = slug, now
+                account.updated_by_id = actor.id if actor else None
+            session.flush()
+    except IntegrityError:
+        raise ValidationError(f"opencollective.com/{slug} already holds another circle's money",
+                              field_errors={"oc_account_slug": ["another circle uses this collective"]}) from None
     audit(session, actor=actor, action="treasury.oc_account.set", circle_id=circle.id,
           details={"from": before, "to": slug})
     session.flush()

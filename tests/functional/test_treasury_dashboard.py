@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from fundcircle import ledger
 from fundcircle.audit.models import AuditEvent
@@ -250,3 +251,8 @@ def test_a_circle_cannot_name_another_circles_collective(app: Any, world: dict[s
     assert client.post(f"{page}/account", {"oc_account_slug": "other-collective"}, form_page=page).status_code == 303
     with app.app_context():
         assert db.session.get(TreasuryAccount, other.id).oc_account_slug == "other-collective"
+        # the database refuses it too (migration 0010), for two treasurers saving at the same moment
+        with pytest.raises(IntegrityError):
+            db.session.execute(sa.text("UPDATE treasury_accounts SET oc_account_slug = :slug WHERE circle_id = :id"),
+                               {"slug": OC_SLUG, "id": other.id})
+        db.session.rollback()
