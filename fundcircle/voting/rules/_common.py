@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from math import gcd
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from fundcircle.errors import ValidationError
@@ -444,6 +444,47 @@ def approval_groups(ballots: Sequence[Ballot]) -> Counter[frozenset[str]]:
     return Counter(v if v.__class__ is frozenset else frozenset(v) for v in map(attrgetter("value"), ballots))
 
 
+def support_index(groups: Mapping[frozenset[str], int]) -> dict[str, tuple[list[int], list[tuple[int, int]], int]]:
+    """For each approved id: the indices (in ``groups`` order) of its supporting groups of one
+    ballot, its heavier supporting groups with their weights, and its number of supporters.
+
+    It is the one pass over every (group, approval) pair that :func:`screen` (the votes) and
+    :class:`ApprovalGroups` (the supporters) both need, so it is kept on the Counter (when it can
+    hold attributes) and reused while the Counter's contents are unchanged. Callers must not modify
+    the lists."""
+    keys, weights = list(groups), list(groups.values())
+    cached = getattr(groups, "_fc_support", None)
+    if cached is not None and cached[0] == keys and cached[1] == weights:
+        return cached[2]
+    single: dict[str, list[int]] = {}
+    heavy: dict[str, list[tuple[int, int]]] = {}
+    add_single: dict[str, Callable[[int], None]] = {}
+    add_heavy: dict[str, Callable[[tuple[int, int]], None]] = {}
+    for g, (approvals, count) in enumerate(zip(keys, weights)):
+        if count == 1:
+            for pid in approvals:
+                try:
+                    add_single[pid](g)
+                except KeyError:  # first time this id is seen
+                    single[pid], heavy[pid] = [g], []
+                    add_single[pid], add_heavy[pid] = single[pid].append, heavy[pid].append
+        else:
+            entry = (g, count)
+            for pid in approvals:
+                try:
+                    add_heavy[pid](entry)
+                except KeyError:
+                    single[pid], heavy[pid] = [], [entry]
+                    add_single[pid], add_heavy[pid] = single[pid].append, heavy[pid].append
+    weight_of = itemgetter(1)
+    index = {pid: (found, heavy[pid], len(found) + sum(map(weight_of, heavy[pid]))) for pid, found in single.items()}
+    try:
+        groups._fc_support = (keys, weights, index)  # type: ignore[attr-defined]
+    except AttributeError:  # a plain dict of groups: nothing to keep it on
+        pass
+    return index
+
+
 @dataclass
 class Screening:
     """What is left after §0's screening, with the trace of what was removed and why."""
@@ -465,18 +506,23 @@ class Screening:
 
 
 def screen(proposals: Sequence[Proposal], ballots: Sequence[Ballot], budget: Budget, seed: str,
-           tie_order: str, groups: Counter[frozenset[str]] | None = None) -> Screening:
+           tie_order: str, groups: Counter[frozenset[str]] | None = None, *, engine: bool = True) -> Screening:
     """§0 steps (1) and (2): drop c_p > B; fund supported zero-cost proposals at 0. Unsupported
     proposals cannot be bought by any approval rule, so they leave here too (with a sentence).
-    ``groups`` (from :func:`approval_ballots`) saves grouping the ballots again."""
+    ``groups`` (from :func:`approval_ballots`) saves grouping the ballots again. ``engine=False``
+    (a rule that builds no :class:`ApprovalGroups`) counts the votes alone, a little faster."""
     if groups is None:
         groups = approval_groups(ballots)
-    counted: Counter[str] = Counter(chain.from_iterable(value for value, weight in groups.items() if weight == 1))
-    for value, weight in groups.items():
-        if weight != 1:
-            for pid in value:
-                counted[pid] += weight
-    votes = {p.id: counted[p.id] for p in proposals}
+    if engine:  # the engine will need the support index: the votes come with it
+        support = support_index(groups)
+        votes = {p.id: support[p.id][2] if p.id in support else 0 for p in proposals}
+    else:  # each distinct ballot counted once at C speed, then the heavier groups' extra ballots
+        counted: Counter[str] = Counter(chain.from_iterable(groups))
+        for value, weight in groups.items():
+            if weight != 1:
+                for pid in value:
+                    counted[pid] += weight - 1
+        votes = {p.id: counted[p.id] for p in proposals}
     unit = budget.unit_minor
     trace: list[TraceStep] = []
     candidates: list[Proposal] = []
@@ -544,42 +590,34 @@ class ApprovalGroups:
         if not isinstance(groups, Mapping):
             groups = approval_groups(groups)
         index = self._index = {p.id: i for i, p in enumerate(self.candidates)}
-        candidate_ids = frozenset(index)
-        merged: Mapping[frozenset[str], int] = groups
-        if not all(value <= candidate_ids for value in groups):  # some approve non-candidates: drop those
-            merged = {}
+        support = support_index(groups)
+        if not support.keys() <= index.keys():  # some approve non-candidates: drop those, merging the groups
+            candidate_ids = frozenset(index)   # that become equal
+            merged: dict[frozenset[str], int] = {}
             for value, count in groups.items():
                 key = value & candidate_ids
                 merged[key] = merged.get(key, 0) + count
+            groups = merged
+            support = support_index(groups)
         #: each group's approved candidates (ids), and its weight
-        self.group_approvals = list(merged)
-        self.group_weight = list(merged.values())
-        m = len(self.candidates)
-        single: list[list[int]] = [[] for _ in range(m)]
-        heavy: list[list[tuple[int, int]]] = [[] for _ in range(m)]
-        weight = [0] * m
-        for g, (approvals, count) in enumerate(merged.items()):
-            if count == 1:
-                for pid in approvals:
-                    single[index[pid]].append(g)
-            else:
-                for pid in approvals:
-                    p = index[pid]
-                    heavy[p].append((g, count))
-                    weight[p] += count
-        self.single_supporters = single
-        self.heavy_supporters = heavy
-        self.supporters = [single[p] + [g for g, _ in heavy[p]] for p in range(m)]
-        self.weight = [weight[p] + len(single[p]) for p in range(m)]
+        self.group_approvals = list(groups)
+        self.group_weight = list(groups.values())
+        nobody: tuple[list[int], list[tuple[int, int]], int] = ([], [], 0)
+        rows = [support.get(p.id, nobody) for p in self.candidates]
+        # copies: the index may be shared with screen and other engines built from the same groups
+        self.single_supporters = [row[0][:] for row in rows]
+        self.heavy_supporters = [row[1][:] for row in rows]
+        first = itemgetter(0)
+        self.supporters = [row[0] + list(map(first, row[1])) for row in rows]
+        self.weight = [row[2] for row in rows]
         self._neighbours: dict[int, list[int]] = {}
 
     def neighbours(self, p: int) -> list[int]:
         """Candidates sharing a supporter with p (their prices change when p is bought); built on first use."""
         found = self._neighbours.get(p)
         if found is None:
-            approvals = self.group_approvals
-            ids = frozenset().union(*(approvals[g] for g in self.supporters[p])) - {self.candidates[p].id}
-            found = self._neighbours[p] = sorted(map(self._index.__getitem__, ids))
+            ids = frozenset().union(*map(self.group_approvals.__getitem__, self.supporters[p]))
+            found = self._neighbours[p] = sorted(map(self._index.__getitem__, ids - {self.candidates[p].id}))
         return found
 
     def class_weights(self, p: int, class_of: list[int]) -> Counter[int]:

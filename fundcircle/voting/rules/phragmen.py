@@ -103,52 +103,55 @@ class SequentialPhragmen(Rule):
         summary: dict[str, Any] = {"n": screening.n, "tied_misfit": False}
         left = budget.amount_minor
         m = len(engine.candidates)
-        ties = [tie_key(p) for p in engine.candidates]
-        heap = [(engine.moment(p), ties[p], p, 0) for p in range(m)]
+        cost = [p.cost_minor for p in engine.candidates]
+        # before any purchase every load is 0: t_p = c_p / |S_p|, no supporters to add up
+        heap = [(engine.num(cost[p], engine.weight[p]), tie_key(q), p, 0) for p, q in enumerate(engine.candidates)]
         heapq.heapify(heap)
-        fresh, version, done = [True] * m, [0] * m, [False] * m
+        # each live candidate has exactly one heap entry, stamped with the number of purchases when its
+        # moment was computed: an entry from before the last purchase is a lower bound (moments only
+        # rise) and is recomputed when it comes to the top, so no neighbour lists are needed
+        bought = 0
+        overflow_stop = params["overflow"] == "stop"
         stopped_at: int | None = None
         while heap:
-            moment, tie, p, ver = heapq.heappop(heap)
-            if done[p] or ver != version[p]:
-                continue
-            if not fresh[p]:
-                version[p] += 1
-                fresh[p] = True
-                heapq.heappush(heap, (engine.moment(p), tie, p, version[p]))
-                continue
+            moment, tie, p, stamp = heap[0]
+            if stamp != bought:
+                fresh = engine.moment(p)
+                if fresh != moment:
+                    heapq.heapreplace(heap, (fresh, tie, p, bought))
+                    continue
+            heapq.heappop(heap)
             proposal = engine.candidates[p]
-            data = {"votes": votes[proposal.id], "moment": to_fraction(moment), "cost_minor": proposal.cost_minor,
-                    "left_minor": left}
-            tied = self._tied(engine, heap, moment, version, done, p)
-            if tied and any(engine.candidates[q].cost_minor > left for q in [p, *tied]):
-                # pabutools stops when ANY proposal tied at the earliest moment misfits; we follow
-                # the declared tie order (§2.1). Recorded so oracle tests can tell the two apart.
-                summary["tied_misfit"] = True
-            if proposal.cost_minor > left:
-                done[p] = True
-                if params["overflow"] == "stop":
+            cost_p = cost[p]
+            exact_moment = to_fraction(moment)
+            data = {"votes": votes[proposal.id], "moment": exact_moment, "cost_minor": cost_p, "left_minor": left}
+            if not summary["tied_misfit"] and heap and heap[0][0] == moment:
+                tied = self._tied(engine, heap, moment)
+                if tied and any(cost[q] > left for q in [p, *tied]):
+                    # pabutools stops when ANY proposal tied at the earliest moment misfits; we follow
+                    # the declared tie order (§2.1). Recorded so oracle tests can tell the two apart.
+                    summary["tied_misfit"] = True
+            if cost_p > left:
+                if overflow_stop:
                     stopped_at = p
                     supporters = plural_thousands(votes[proposal.id], "supporter")
                     trace.append(TraceStep("stop", f"Not funded: its {supporters} "
                                            f"could pay for it next, but it needed "
-                                           f"{format_units(proposal.cost_minor, unit)} and only "
+                                           f"{format_units(cost_p, unit)} and only "
                                            f"{format_units(left, unit)} was left, so the rule stops here.",
                                            proposal.id, data))
                     break
-                trace.append(TraceStep("skip", f"Not funded: it needed {format_units(proposal.cost_minor, unit)} "
+                trace.append(TraceStep("skip", f"Not funded: it needed {format_units(cost_p, unit)} "
                                        f"and only {format_units(left, unit)} was left.", proposal.id, data))
                 continue
             engine.buy(p, moment)
-            done[p] = True
-            left -= proposal.cost_minor
-            funded[proposal.id] = proposal.cost_minor
-            for q in engine.neighbours(p):
-                fresh[q] = False
+            bought += 1
+            left -= cost_p
+            funded[proposal.id] = cost_p
             supporters = plural_thousands(votes[proposal.id], "supporter")
             trace.append(TraceStep("fund", f"Funded: its {supporters} had earned "
-                                   f"enough together at moment {float(to_fraction(moment)):.6g} (earliest of the "
-                                   f"remaining proposals); it costs {format_units(proposal.cost_minor, unit)}.",
+                                   f"enough together at moment {float(exact_moment):.6g} (earliest of the "
+                                   f"remaining proposals); it costs {format_units(cost_p, unit)}.",
                                    proposal.id, data))
         for p in range(m):
             pid = engine.candidates[p].id
@@ -159,12 +162,7 @@ class SequentialPhragmen(Rule):
                        summary=summary)
 
     @staticmethod
-    def _tied(engine: PhragmenEngine, heap: list[tuple], moment: Any, version: list[int], done: list[bool],
-              chosen: int) -> list[int]:
+    def _tied(engine: PhragmenEngine, heap: list[tuple], moment: Any) -> list[int]:
         """Other proposals whose moment is exactly the chosen one's. Heap bounds never exceed the true
         moment and none is below the chosen moment, so only entries whose bound equals it can tie."""
-        tied = []
-        for bound, _, q, ver in heap:
-            if q != chosen and not done[q] and ver == version[q] and bound == moment and engine.moment(q) == moment:
-                tied.append(q)
-        return tied
+        return [q for bound, _, q, _ in heap if bound == moment and engine.moment(q) == moment]
