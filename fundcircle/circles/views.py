@@ -6,6 +6,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
+from fundcircle.auth.second_factor import require_second_factor
 from fundcircle.circles import operations, permissions, queries
 from fundcircle.circles.forms import InviteForm
 from fundcircle.db import utcnow
@@ -56,6 +57,7 @@ def members(slug: str):  # type: ignore[no-untyped-def]
     status = 200
     if request.method == "POST":
         require(permissions.is_facilitator(user, circle), "Only facilitators can invite members.")
+        require_second_factor()  # reading the list does not need it; inviting does
         if form.validate_on_submit():
             try:
                 operations.invite(db.session, circle=circle, actor=user, email=form.email.data,
@@ -81,6 +83,8 @@ def members(slug: str):  # type: ignore[no-untyped-def]
 def revoke_invitation(slug: str, invitation_id: int):  # type: ignore[no-untyped-def]
     circle = queries.circle_by_slug_or_404(db.session, slug)
     user = require_user()
+    require(permissions.is_facilitator(user, circle), "Only facilitators can revoke invitations.")
+    require_second_factor()
     if EmptyForm().validate_on_submit():
         operations.revoke_invitation(db.session, circle=circle, actor=user, invitation_id=invitation_id,
                                      now=utcnow())

@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from fundcircle.auth.permissions import current_user, require, require_user
+from fundcircle.auth.second_factor import require_second_factor
 from fundcircle.circles import permissions as circle_permissions
 from fundcircle.circles import queries as circle_queries
 from fundcircle.db import utcnow
@@ -183,6 +184,7 @@ def hide(slug: str, round_id: int, proposal_id: int, comment_id: int):  # type: 
     recused = voting_ops.recused_proposal_ids(db.session, proposal.round_id, user.id)
     require(permissions.can_moderate(user, proposal, recused),
             "Only facilitators can hide comments, and not on a proposal they applied for or are recused from.")
+    require_second_factor()
     action = url_for("deliberation.hide", slug=slug, round_id=round_id, proposal_id=proposal_id,
                      comment_id=comment_id)
     if request.method == "GET":
@@ -243,6 +245,7 @@ def round_conflicts(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
     round_ = round_queries.round_or_404(db.session, circle, round_id, user)
     require(circle_permissions.is_facilitator(user, circle), "Only facilitators see who declared which conflict.")
+    require_second_factor()
     conflicts = queries.all_conflicts_in_round(db.session, round_)
     return render_template("deliberation/round_conflicts.html", circle=circle, round=round_, conflicts=conflicts,
                            users=queries.users_by_id(db.session, {c.user_id for c in conflicts}))

@@ -6,6 +6,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
+from fundcircle.auth.second_factor import require_second_factor
 from fundcircle.circles import queries as circle_queries
 from fundcircle.db import utcnow
 from fundcircle.errors import FundcircleError, ValidationError
@@ -172,6 +173,7 @@ def screen(slug: str, round_id: int, proposal_id: int):  # type: ignore[no-untyp
     user = require_user()
     proposal = queries.proposal_or_404(db.session, round_, proposal_id, user)
     require(permissions.can_screen(user, proposal), "Only facilitators can screen proposals.")
+    require_second_factor()
     form = ScreeningForm()
     if not form.validate_on_submit():
         flash("Choose eligible or not eligible.", "error")

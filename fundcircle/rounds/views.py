@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.permissions import current_user, require, require_user
+from fundcircle.auth.second_factor import require_second_factor
 from fundcircle.circles import permissions as circle_permissions
 from fundcircle.circles import queries as circle_queries
 from fundcircle.db import utcnow
@@ -68,6 +69,7 @@ def new_round(slug: str):  # type: ignore[no-untyped-def]
     circle = circle_queries.circle_by_slug_or_404(db.session, slug)
     user = require_user()
     require(circle_permissions.is_facilitator(user, circle), "Only facilitators can create rounds.")
+    require_second_factor()
     form = RoundForm(rule_choices=_rule_choices(), currency=circle.currency)
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -88,6 +90,7 @@ def edit_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     user = require_user()
     round_ = queries.round_or_404(db.session, circle, round_id, user)
     require(permissions.can_manage_round(user, round_), "Only facilitators can edit rounds.")
+    require_second_factor()
     if request.method == "POST":
         form = RoundForm(rule_choices=_rule_choices())
         if not form.validate_on_submit():
@@ -117,6 +120,7 @@ def publish_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     user = require_user()
     round_ = queries.round_or_404(db.session, circle, round_id, user)
     require(permissions.can_manage_round(user, round_), "Only facilitators can publish rounds.")
+    require_second_factor()
     if EmptyForm().validate_on_submit():
         operations.publish_round(db.session, round_=round_, actor=user, now=utcnow())
         flash("The round is published.", "success")
@@ -167,6 +171,7 @@ def screening(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     user = require_user()
     round_ = queries.round_or_404(db.session, circle, round_id, user)
     require(permissions.can_manage_round(user, round_), "Only facilitators can screen proposals.")
+    require_second_factor()
     return render_template("rounds/screening.html", circle=circle, round=round_, now=utcnow(),
                            proposals=proposal_queries.public_proposals(db.session, round_))
 

@@ -18,6 +18,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from fundcircle.auth.forms import EmptyForm
 from fundcircle.auth.models import User
 from fundcircle.auth.permissions import current_user, require, require_user
+from fundcircle.auth.second_factor import require_second_factor
 from fundcircle.audit.operations import record as audit
 from fundcircle.circles import permissions as circle_permissions
 from fundcircle.circles import queries as circle_queries
@@ -204,6 +205,7 @@ def close_round(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     user = require_user()
     round_ = round_queries.round_or_404(db.session, circle, round_id, user)
     require(round_permissions.can_manage_round(user, round_), "Only facilitators can close a round.")
+    require_second_factor()
     if not EmptyForm().validate_on_submit():
         raise RuleViolation("Your form expired. Reload the round page and try again.")
     now = utcnow()
@@ -229,6 +231,7 @@ def earmark_again(slug: str, round_id: int):  # type: ignore[no-untyped-def]
     round_ = round_queries.round_or_404(db.session, circle, round_id, user)
     require(circle_permissions.is_treasurer(user, circle) or round_permissions.can_manage_round(user, round_),
             "Only treasurers and facilitators can earmark awards.")
+    require_second_factor()
     if not EmptyForm().validate_on_submit():
         raise RuleViolation("Your form expired. Reload the round page and try again.")
     if ops.stored_result(db.session, round_.id) is None:

@@ -169,6 +169,7 @@ def test_facilitator_screens_and_applicant_sees_the_reason(client: WebClient, wo
                            ).status_code == 403
         facilitator = WebClient(app)
         facilitator.sign_in("fac@example.org")
+        facilitator.pass_second_factor()
         no_reason = facilitator.post(f"{page}/screen", {"decision": "ineligible", "reason": ""}, form_page=page)
         assert no_reason.status_code == 422
         ok = facilitator.post(f"{page}/screen", {"decision": "ineligible",

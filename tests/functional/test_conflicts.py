@@ -197,6 +197,8 @@ def test_facilitators_see_who_declared_what(app, coi: dict) -> None:  # type: ig
         assert mina.get(f"{coi['base']}/conflicts").status_code == 403
         fac = signed_in(app, "fac@example.org")
         assert "All conflicts in this round (facilitators)" in fac.text(coi["page"])
+        assert "/account/second-factor" in fac.get(f"{coi['base']}/conflicts").location
+        fac.pass_second_factor()
         page = fac.text(f"{coi['base']}/conflicts")
         assert "Mina" in page and "I sell fridges." in page and "financial" in page
         assert "Ada" in page and "automatic: applicant" in page

@@ -196,6 +196,8 @@ def test_facilitator_hides_with_a_reason(app, disc: dict) -> None:  # type: igno
         assert mina.post(hide_page, {"reason": "x"}, form_page=disc["page"]).status_code == 403
         fac = signed_in(app, FACILITATOR)
         assert "Hide<span" in fac.text(disc["page"])
+        assert "/account/second-factor" in fac.get(hide_page).location  # hiding needs the second factor
+        fac.pass_second_factor()
         no_reason = fac.post(hide_page, {"reason": "   "})
         assert no_reason.status_code == 422 and "Give a reason" in no_reason.get_data(as_text=True)
         assert fac.post(hide_page, {"reason": "Personal contact details"}).status_code == 302
@@ -304,6 +306,7 @@ def test_a_double_submitted_form_posts_once(app, disc: dict) -> None:  # type: i
 def test_a_hidden_answer_can_be_replaced(app, disc: dict) -> None:  # type: ignore[no-untyped-def]
     with freeze_time(OPEN):
         mina, rosa, fac = signed_in(app, MEMBER), signed_in(app, APPLICANT), signed_in(app, FACILITATOR)
+        fac.pass_second_factor()
         asked = comment_id(mina.post(disc["post"], {"body": "Where is it?", "kind": "question"},
                                      form_page=disc["page"]))
         answer_page = f"{disc['page']}/comments/{asked}/answer"
@@ -364,6 +367,7 @@ def test_facilitators_moderate_after_the_close(app, disc: dict) -> None:  # type
                                    form_page=disc["page"]))
     with freeze_time(T0 + 40 * DAY):
         fac = signed_in(app, FACILITATOR)
+        fac.pass_second_factor()
         page = fac.text(disc["page"])
         assert "Voting has closed" in page and 'id="new-comment"' not in page and "Hide<span" in page
         assert fac.post(f"{disc['page']}/comments/{cid}/hide", {"reason": "Reported after the vote"},

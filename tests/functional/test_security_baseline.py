@@ -196,6 +196,7 @@ def test_facilitator_creates_edits_and_publishes_a_round_over_http(client: WebCl
         db.session.commit()
     with freeze_time(T0):
         client.sign_in("fac@example.org")
+        client.pass_second_factor()
         data = {"title": "Summer grants", "call_text": "Ideas for the summer.", "budget": "3000", "currency": "EUR",
                 "rule_id": "quadratic", "rule_params": "credits = 50",
                 "submissions_open_at": "2027-03-05T09:00", "submissions_close_at": "2027-03-20T18:00",
@@ -222,6 +223,7 @@ def test_facilitator_creates_edits_and_publishes_a_round_over_http(client: WebCl
 def test_invitation_flow(client: WebClient, world: dict, app) -> None:
     with freeze_time(T0):
         client.sign_in("fac@example.org")
+        client.pass_second_factor()
         sent = client.post(f"/c/{world['slug']}/members", {"email": "New.Member@Example.org", "as_treasurer": "y",
                                                            "message": "Welcome!"})
         assert sent.status_code == 302

@@ -34,6 +34,7 @@ from fundcircle.extensions import db
 from fundcircle.voting import operations as ops
 from fundcircle.voting.models import RoundResult, StoredBallot
 from tests.support import factories as f
+from tests.support.web import TOTP_SECRET_RE
 
 STORM_MEMBERS = 30
 STORM_COPIES = 5
@@ -102,6 +103,18 @@ def sign_in(app, base: str, email: str) -> requests.Session:  # type: ignore[no-
     return http
 
 
+def pass_second_factor(http: requests.Session, base: str) -> None:
+    """A facilitator's first visit: enrol an authenticator (the page shows the secret)."""
+    from fundcircle.auth import second_factor as sf
+
+    page = http.get(f"{base}/account/second-factor")
+    secret = TOTP_SECRET_RE.search(page.text).group(1).replace(" ", "")  # type: ignore[union-attr]
+    done = http.post(f"{base}/account/second-factor", data={"csrf_token": _csrf(page.text),
+                                                            "code": sf.totp(secret, utcnow())},
+                     allow_redirects=False)
+    assert done.status_code == 302, done.text[:300]
+
+
 def _world(app, **overrides: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """A round voting now in real time (the server runs on the real clock)."""
     now = utcnow()
@@ -167,6 +180,7 @@ def test_http_close_racing_casts_admits_no_ballot_after_the_close(live_app) -> N
     with serving(live_app) as base:
         sessions = {email: sign_in(live_app, base, email) for email in world["members"]}
         facilitator = sign_in(live_app, base, world["facilitator"])
+        pass_second_factor(facilitator, base)
         try:
             tokens = {email: _csrf(http.get(base + base_path + "/ballot").text) for email, http in sessions.items()}
             close_token = _csrf(facilitator.get(base + base_path).text)

@@ -162,6 +162,7 @@ def test_facilitator_closes_and_tallies_only_after_the_close_time(app, client: W
     with freeze_time(DURING):
         _cast_some_approvals(client, world)
         client.sign_in(world["facilitator"])
+        client.pass_second_factor()
         assert "Close and tally now" not in client.text(world["path"])
         early = client.post(close_path, {}, form_page=world["path"])
         assert early.status_code == 409 and "cannot be tallied before" in early.get_data(as_text=True)
@@ -171,6 +172,7 @@ def test_facilitator_closes_and_tallies_only_after_the_close_time(app, client: W
         app.extensions["fundcircle.autoclose"].last_check_at = f.VOTING_CLOSES + 10 * SECOND
     with freeze_time(f.VOTING_CLOSES + 10 * SECOND):
         client.sign_in(world["facilitator"])  # days later: a fresh session
+        client.pass_second_factor()
         page = client.text(world["path"])
         assert "Close and tally now" in page and "being tallied" in page
         token = csrf_from(page)
@@ -305,6 +307,7 @@ def test_awards_the_pot_could_not_cover_are_earmarked_once_it_is_funded(app, cli
                                 now=f.VOTING_CLOSES)
             db.session.commit()
         client.sign_in(world["facilitator"])
+        client.pass_second_factor()
         done = client.post(world["path"] + "/earmark", {}, form_page=world["path"], follow_redirects=True)
         assert done.status_code == 200 and "awards are earmarked in the ledger" in done.get_data(as_text=True)
         again = client.post(world["path"] + "/earmark", {}, form_page=world["path"], follow_redirects=True)
