@@ -37,11 +37,70 @@ from fundcircle.voting.tiebreak import tie_key_function
 
 # --- the engine ------------------------------------------------------------------------------
 
+#: 2**-51: twice the rounding error of one float operation, relative to its result
+_ULP2 = 2.0**-51
+
+
+def _bounds(alpha: Any, eps: float) -> tuple[float, float]:
+    """(lo, hi) such that a class whose shadow (:class:`Budgets`) is below lo has less than
+    ``alpha`` left, and one whose shadow is above hi has more; in between only the exact comparison
+    decides. float(α) errs by at most one ulp (2**-52·α), a shadow by at most ``eps``."""
+    alpha_f = float(alpha)
+    tol = eps + alpha_f * _ULP2
+    return alpha_f - tol, alpha_f + tol
+
+
+class Budgets:
+    """The budget classes of one run, exact, with integer arithmetic only on the hot paths.
+
+    Class c's budget is ``numer[c] · mult[level[c]] / den``: ``den`` is the lcm of every price α
+    paid so far in the run (the denominators share most of their factors, so it stays about as
+    long as one class's own denominator), and ``mult[j]`` brings a numerator written over an
+    earlier denominator (level j) to ``den``. Paying α is then an integer subtraction and summing
+    the poor classes' budgets an integer sum; a rational is reduced only once per price. (As
+    rationals, each new class cost a subtraction with a gcd of numbers of a hundred digits.)
+
+    ``shadow[c]`` is a float within ``eps`` of the budget: comparisons with α use it where it
+    settles them with that margin (:func:`_bounds`) and the exact budget otherwise. Shadows are
+    float(b) minus at most one rounded float(α) per purchase, α at most the budget <= b: each
+    float(·) and each subtraction errs by at most 2**-52·b, so the error stays below
+    (1.5m + 1)·2**-52·b, and ``eps`` is (4m + 4)·2**-52·b."""
+
+    __slots__ = ("class_of", "numer", "level", "mult", "den", "shadow", "eps", "slope", "num")
+
+    def __init__(self, class_of: list[int], values: Sequence[Any], num: Callable[..., Any], purchases: int,
+                 slopes: list[Any]) -> None:
+        self.num = num
+        self.class_of = class_of
+        self.den = 1
+        for v in values:
+            self.den = self.den * num(v.denominator, self.den).numerator  # lcm
+        self.numer = [v.numerator * (self.den // v.denominator) for v in values]
+        self.level = [0] * len(values)
+        self.mult = [1]
+        self.shadow = [float(v) for v in values]
+        self.eps = max(self.shadow, default=0.0) * (purchases + 1) * 2.0**-50
+        self.slope = slopes
+
+    def value(self, c: int) -> Any:
+        return self.num(self.numer[c] * self.mult[self.level[c]], self.den)
+
+    def admit(self, alpha: Any) -> Any:
+        """Make ``den`` a multiple of α's denominator; returns α's numerator over ``den``."""
+        d = alpha.denominator
+        grow = self.num(d, self.den).numerator  # d / gcd(d, den)
+        if grow != 1:
+            self.den *= grow
+            self.mult = [m * grow for m in self.mult]
+            self.mult.append(1)
+        return alpha.numerator * (self.den // d)
+
 
 @dataclass
 class RunResult:
     """One fixed-budget MES run: bought candidates in order, what each supporter paid at most (α,
-    scaled money), the price ρ, how many supporters paid everything they had, and the final state.
+    scaled money), the price ρ, how many supporters paid everything they had, and the final state
+    (``budgets``; or, for a shifted run, ``class_value``).
 
     With ``step`` given to :meth:`MesEngine.run`, the run also proves how far the per-voter budget b
     can rise without changing anything it decided (see :meth:`MesEngine.run`): ``horizon`` (scaled
@@ -53,11 +112,12 @@ class RunResult:
     poor_weight: list[int]
     cost_minor: int
     class_of: list[int]
-    class_value: list[Any]
+    class_value: list[Any] | None
     alpha_slope: list[Any] = field(default_factory=list)
     class_slope: list[Any] = field(default_factory=list)
     #: 0 when not measured or not beyond one step
     horizon: Any = 0
+    budgets: Budgets | None = None
 
     def same_for_steps(self, step: int) -> int:
         """How many further budget steps certainly buy exactly the same sequence: k·step < horizon."""
@@ -65,13 +125,17 @@ class RunResult:
             return 0  # not bounded by any decision: step one at a time (cannot happen before all is bought)
         return max(0, int(-(-self.horizon // step)) - 1)  # ceil(horizon / step) - 1
 
+    def value(self, c: int) -> Any:
+        """Class c's budget at the end of the run."""
+        return self.class_value[c] if self.budgets is None else self.budgets.value(c)  # type: ignore[index]
+
 
 class MesEngine(ApprovalGroups):
     """Candidates and grouped ballots prepared once; :meth:`run` is one fixed-budget MES run.
 
     Money inside is scaled by ``scale`` (= n · denominator of the step) so that B/n + k·step is an
     integer for every k. Voters whose budgets are equal share a *budget class*, so per-voter work is
-    counting and rational arithmetic happens once per class.
+    counting and rational arithmetic happens once per class (:class:`Budgets`).
     """
 
     def __init__(self, candidates: Sequence[Proposal], groups: Mapping[frozenset[str], int] | Sequence[Ballot],
@@ -88,52 +152,60 @@ class MesEngine(ApprovalGroups):
         return alpha / self.cost_scaled[p] if self.utility == "cost" else alpha
 
     def _evaluate(self, p: int, class_of: list[int], class_value: list[Any]) -> tuple[Any, int] | None:
+        """:meth:`_evaluate_budgets` for classes given as a list of exact budgets."""
+        return self._evaluate_budgets(p, Budgets(class_of, class_value, self.num, len(class_value), []))
+
+    def _evaluate_budgets(self, p: int, budgets: Budgets) -> tuple[Any, int] | None:
         """(α, weight of supporters who pay all they have) for p, or None when they cannot afford it.
 
         α is the fixed point of α = (cost − what the poor pay) / weight of the rest, the poor being
         the classes with less than α left. Starting from the equal share cost/weight, each pass moves
         the classes now below α to the poor, which only raises α; it stops when no class moves (α is
         then the unique price) or when nobody is left to pay the rest (unaffordable)."""
-        counts = self.class_weights(p, class_of)
+        counts = self.class_weights(p, budgets.class_of)
         left = sum(counts.values())
         if not left:
             return None
-        cost, num, value_of = self.cost_scaled[p], self.num, class_value.__getitem__
+        cost, num, den, eps = self.cost_scaled[p], self.num, budgets.den, budgets.eps
+        numer, level, mult, shadow, value_of = budgets.numer, budgets.level, budgets.mult, budgets.shadow, budgets.value
         alpha = num(cost, left)
-        rich, paid, poor = counts, ExactSum(), 0
+        rich, paid, poor = counts, 0, 0
         while True:
-            short = [c for c in rich if value_of(c) < alpha]
+            lo, hi = _bounds(alpha, eps)
+            short = [c for c in rich if shadow[c] < hi and (shadow[c] < lo or value_of(c) < alpha)]
             if not short:
                 return alpha, poor
             weights = [rich.pop(c) for c in short]
-            paid.add(map(value_of, short), weights)
+            paid += sum([numer[c] * mult[level[c]] * w for c, w in zip(short, weights)])
             moved = sum(weights)
             left -= moved
             poor += moved
             if not left:
                 return None
-            alpha = num(cost * paid.denominator - paid.numerator, paid.denominator * left)
+            alpha = num(cost * den - paid, den * left)
 
-    def _evaluate_tracked(self, p: int, class_of: list[int], class_value: list[Any],
-                          class_slope: list[Any]) -> tuple[Any, int, Any, Any]:
-        """:meth:`_evaluate` that also returns dα/db and the headroom of its decisions: (α or None,
-        poor weight, slope, headroom). Headroom (None = unlimited) is how far b may rise before a
-        poor class stops being poor or an unaffordable project becomes affordable; rich classes stay
+    def _evaluate_tracked(self, p: int, budgets: Budgets) -> tuple[Any, int, Any, Any]:
+        """:meth:`_evaluate_budgets` that also returns dα/db and the headroom of its decisions: (α or
+        None, poor weight, slope, headroom). Headroom (None = unlimited) is how far b may rise before
+        a poor class stops being poor or an unaffordable project becomes affordable; rich classes stay
         rich because their budgets rise at least as fast as α (α's rate is never positive)."""
-        counts = self.class_weights(p, class_of)
+        counts = self.class_weights(p, budgets.class_of)
         left = sum(counts.values())
         if not left:
             return None, 0, 0, None  # every supporter has exactly 0 left: b does not change that
-        cost, num, value_of = self.cost_scaled[p], self.num, class_value.__getitem__
+        cost, num, den, eps = self.cost_scaled[p], self.num, budgets.den, budgets.eps
+        numer, level, mult, shadow, value_of = budgets.numer, budgets.level, budgets.mult, budgets.shadow, budgets.value
+        class_slope = budgets.slope
         alpha = num(cost, left)
-        rich, paid, paid_slope, poor = counts, ExactSum(), ExactSum(), 0
+        rich, paid, paid_slope, poor = counts, 0, ExactSum(), 0
         poor_classes: list[int] = []
         while True:
-            short = [c for c in rich if value_of(c) < alpha]
+            lo, hi = _bounds(alpha, eps)
+            short = [c for c in rich if shadow[c] < hi and (shadow[c] < lo or value_of(c) < alpha)]
             if not short:
                 break
             weights = [rich.pop(c) for c in short]
-            paid.add(map(value_of, short), weights)
+            paid += sum([numer[c] * mult[level[c]] * w for c, w in zip(short, weights)])
             paid_slope.add(map(class_slope.__getitem__, short), weights)
             moved = sum(weights)
             left -= moved
@@ -141,16 +213,16 @@ class MesEngine(ApprovalGroups):
             poor_classes += short
             money_slope = num(paid_slope.numerator, paid_slope.denominator)
             if not left:  # unaffordable until the supporters' money, rising with b, reaches the cost
-                shortfall = num(cost * paid.denominator - paid.numerator, paid.denominator)
+                shortfall = num(cost * den - paid, den)
                 return None, 0, 0, shortfall / money_slope if money_slope > 0 else None
-            alpha = num(cost * paid.denominator - paid.numerator, paid.denominator * left)
+            alpha = num(cost * den - paid, den * left)
         paid_slope = num(paid_slope.numerator, paid_slope.denominator)
         alpha_slope = -paid_slope / left
         headroom = None
         for c in poor_classes:  # α − v > 0 must hold; it shrinks at rate v' − α'
             shrink = class_slope[c] - alpha_slope
             if shrink > 0:
-                room = (alpha - class_value[c]) / shrink
+                room = (alpha - value_of(c)) / shrink
                 if headroom is None or room < headroom:
                     headroom = room
         return alpha, poor, alpha_slope, headroom
@@ -168,9 +240,9 @@ class MesEngine(ApprovalGroups):
         voters, so Add1 need not run those steps. Tracking stops once the horizon is within one step.
         """
         num, m = self.num, len(self.candidates)
-        class_value: list[Any] = [num(0), num(per_voter_scaled)]  # class 0: nothing left
-        class_slope: list[Any] = [0, 1]
         class_of = [1] * len(self.group_weight)
+        # class 0: nothing left; class 1: the starting budget
+        budgets = Budgets(class_of, [num(0), num(per_voter_scaled)], num, m, [0, 1])
         fresh = [True] * m
         version = [0] * m
         alpha_now: list[Any] = [None] * m
@@ -197,7 +269,7 @@ class MesEngine(ApprovalGroups):
         heapq.heapify(heap)
         if track and horizon is not None and horizon <= step:
             track = False
-        result = RunResult([], [], [], [], 0, class_of, class_value, [], class_slope)
+        result = RunResult([], [], [], [], 0, class_of, None, [], budgets.slope, budgets=budgets)
         while heap:
             _, tie, p, ver = heapq.heappop(heap)
             if done[p] or ver != version[p]:
@@ -205,7 +277,7 @@ class MesEngine(ApprovalGroups):
             if not fresh[p]:
                 version[p] += 1
                 if track:
-                    alpha, poor, rate, room = self._evaluate_tracked(p, class_of, class_value, class_slope)
+                    alpha, poor, rate, room = self._evaluate_tracked(p, budgets)
                     if room is not None and (horizon is None or room < horizon):
                         horizon = room
                         track = horizon > step
@@ -213,7 +285,7 @@ class MesEngine(ApprovalGroups):
                     alpha_rate[p] = rate
                     key_rate[p] = self._price(p, rate)
                 else:
-                    evaluated = self._evaluate(p, class_of, class_value)
+                    evaluated = self._evaluate_budgets(p, budgets)
                 if evaluated is None:  # budgets only fall: it stays unaffordable for this run
                     done[p] = True
                     continue
@@ -237,7 +309,7 @@ class MesEngine(ApprovalGroups):
                                 track = False
                                 break
             alpha = alpha_now[p]
-            exact_spend = self._buy(p, alpha, class_of, class_value, class_slope, alpha_rate[p] if track else None)
+            exact_spend = self._buy(p, alpha, budgets, alpha_rate[p] if track else None)
             if exact_spend:  # someone's budget equals α exactly and would not at a higher b
                 horizon, track = 0, False
             done[p] = True
@@ -259,28 +331,34 @@ class MesEngine(ApprovalGroups):
         return RunResult(
             list(result.bought), alpha, [self._price(p, a) for p, a in zip(result.bought, alpha)],
             list(result.poor_weight), result.cost_minor, result.class_of,
-            [v + s * delta for v, s in zip(result.class_value, result.class_slope)], list(result.alpha_slope),
+            [result.value(c) + s * delta for c, s in enumerate(result.class_slope)], list(result.alpha_slope),
             list(result.class_slope), None if result.horizon is None else result.horizon - delta)
 
-    def _buy(self, p: int, alpha: Any, class_of: list[int], class_value: list[Any], class_slope: list[Any],
-             alpha_slope: Any) -> bool:
+    def _buy(self, p: int, alpha: Any, budgets: Budgets, alpha_slope: Any) -> bool:
         """Each supporter pays min(budget, α); voters in one class stay together in a new class.
         With ``alpha_slope`` (tracking), returns True if a class pays exactly its budget while its
         budget rises with b at another rate than α (at a higher b it would keep a remainder)."""
+        price = budgets.admit(alpha)  # α over den, like every budget from here on
+        class_of, numer, level, mult, shadow = budgets.class_of, budgets.numer, budgets.level, budgets.mult, budgets.shadow
+        class_slope, here = budgets.slope, len(mult) - 1
+        lo = _bounds(alpha, budgets.eps)[0]
+        alpha_f = float(alpha)
         moved: dict[int, int] = {0: 0}
         exact_spend = False
         for g in self.supporters[p]:
             c = class_of[g]
             new = moved.get(c)
             if new is None:
-                value = class_value[c]
-                if value > alpha:
-                    class_value.append(value - alpha)
-                    class_slope.append(class_slope[c] - alpha_slope if alpha_slope is not None else 0)
-                    new = len(class_value) - 1
-                else:
-                    new = 0
-                    if alpha_slope is not None and value == alpha and class_slope[c] != alpha_slope:
+                new = 0
+                if shadow[c] >= lo:  # below lo the class certainly has less than α: it pays all
+                    value = numer[c] * mult[level[c]]
+                    if value > price:
+                        numer.append(value - price)
+                        level.append(here)
+                        shadow.append(shadow[c] - alpha_f)
+                        class_slope.append(class_slope[c] - alpha_slope if alpha_slope is not None else 0)
+                        new = len(numer) - 1
+                    elif alpha_slope is not None and value == price and class_slope[c] != alpha_slope:
                         exact_spend = True
                 moved[c] = new
             class_of[g] = new
@@ -290,7 +368,7 @@ class MesEngine(ApprovalGroups):
         """What p's supporters had left at the end of a run (scaled money)."""
         counts = self.class_weights(p, result.class_of)
         money = ExactSum()
-        money.add(map(result.class_value.__getitem__, counts), counts.values())
+        money.add(map(result.value, counts), counts.values())
         return self.num(money.numerator, money.denominator)
 
 
