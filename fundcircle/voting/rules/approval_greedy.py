@@ -66,7 +66,7 @@ class ApprovalGreedy(Rule):
         valid, groups = approval_ballots(self, ballots, proposals, budget, params)
         if not valid:
             return no_approval_ballots_outcome(self.id, params, budget, seed)
-        screening = screen(proposals, valid, budget, seed, params["tie_order"], groups, engine=False)
+        screening = screen(proposals, valid, budget, seed, params["tie_order"], groups)
         votes, unit, trace = screening.votes, budget.unit_minor, list(screening.trace)
         funded = {p.id: 0 for p in screening.free}
         eligible = []
