@@ -44,7 +44,7 @@ from fundcircle.contributions.models import (
     StripePayment,
 )
 from fundcircle.errors import IdempotencyConflict, IntegrationError, NotFound, RuleViolation, ValidationError
-from fundcircle.integrations.stripe import PaymentGateway
+from fundcircle.integrations.stripe import CheckoutSession, PaymentGateway
 from fundcircle.ledger import money
 from fundcircle.ledger.reconcile import stripe as stripe_ledger
 
@@ -137,16 +137,30 @@ def _epoch_date(value: Any, fallback: dt.datetime) -> dt.date:
 def start_checkout(session: Session, *, circle: Circle, intent_public_id: str, request: ContributionRequest,
                    limits: Limits, gateway: PaymentGateway, success_url: str, cancel_url: str,
                    now: dt.datetime, requester_hash: str = "") -> ContributionIntent:
-    """Record the contribution intent, then create (or find again) its Stripe Checkout Session.
+    """Record the contribution intent, then create (or find again) its Stripe Checkout Session:
+    :func:`record_intent`, :func:`create_checkout` and :func:`record_checkout` in one transaction.
 
-    The intent row is written first and the session is created with the idempotency key
-    ``checkout:<intent_public_id>``, so submitting the same form twice returns the same session.
-    ``success_url`` may contain ``{CHECKOUT_SESSION_ID}``.
+    For callers that own their transaction (the demo, tests). The web view runs the three steps
+    itself and commits after the first, so no database lock is held while Stripe answers.
+    ``success_url`` may contain ``{CHECKOUT_SESSION_ID}``. Raises what the three steps raise.
+    Flushes, never commits.
+    """
+    intent = record_intent(session, circle=circle, intent_public_id=intent_public_id, request=request,
+                           limits=limits, now=now, requester_hash=requester_hash)
+    if intent.checkout_session_id and intent.checkout_url:
+        return intent  # a double submit: the same session again
+    checkout = create_checkout(gateway, circle=circle, intent=intent, success_url=success_url, cancel_url=cancel_url)
+    return record_checkout(session, intent_public_id=intent.public_id, checkout=checkout, now=now)
 
-    Returns the intent with ``checkout_url`` set. Raises ValidationError (amount outside the limits,
-    malformed intent id), IdempotencyConflict (the intent id was already used with other details or
-    for another circle), RuleViolation (this address started too many contributions in the last
-    hour), IntegrationError (Stripe failed). Flushes, never commits.
+
+def record_intent(session: Session, *, circle: Circle, intent_public_id: str, request: ContributionRequest,
+                  limits: Limits, now: dt.datetime, requester_hash: str = "") -> ContributionIntent:
+    """Step 1, local row first: insert the ``contribution_intents`` row (status ``created``), or find
+    the one a double submit already wrote.
+
+    Raises ValidationError (amount outside the limits, malformed intent id), IdempotencyConflict
+    (the intent id was already used with other details or for another circle), RuleViolation (this
+    address started too many contributions in the last hour). Flushes, never commits.
     """
     if not INTENT_ID_RE.match(intent_public_id or ""):
         raise ValidationError("This form is damaged. Please reload the page.")
@@ -171,8 +185,15 @@ def start_checkout(session: Session, *, circle: Circle, intent_public_id: str, r
     if not same:
         raise IdempotencyConflict("This form was already sent with other details. "
                                   "The form has been reset: please check it and send it again.")
-    if intent.checkout_session_id and intent.checkout_url:
-        return intent  # a double submit: the same session again
+    session.flush()
+    return intent
+
+
+def create_checkout(gateway: PaymentGateway, *, circle: Circle, intent: ContributionIntent, success_url: str,
+                    cancel_url: str) -> CheckoutSession:
+    """Step 2, no database: create the Checkout Session under the idempotency key
+    ``checkout:<intent id>`` (a double submit gets the same session from Stripe) and check that
+    Stripe's answer is for this amount. Raises IntegrationError."""
     metadata = {METADATA_CIRCLE: str(circle.id), METADATA_INTENT: intent.public_id}
     checkout = gateway.create_checkout_session(
         idempotency_key=f"checkout:{intent.public_id}", amount_minor=intent.amount_minor, currency=circle.currency,
@@ -180,9 +201,20 @@ def start_checkout(session: Session, *, circle: Circle, intent_public_id: str, r
         success_url=success_url, cancel_url=cancel_url, description=f"Contribution to the pot of {circle.name}")
     if checkout.amount_total != intent.amount_minor or checkout.currency != circle.currency or not checkout.url:
         raise IntegrationError("Stripe answered with a checkout for another amount. Nothing was charged.")
+    return checkout
+
+
+def record_checkout(session: Session, *, intent_public_id: str, checkout: CheckoutSession,
+                    now: dt.datetime) -> ContributionIntent:
+    """Step 3: store the session on the intent and open it. A webhook may already have moved the
+    intent on (paid, expired): then only the session is filled in. Flushes, never commits."""
+    intent: ContributionIntent = _locked(session, ContributionIntent, public_id=intent_public_id)
+    if intent.checkout_session_id and intent.checkout_session_id != checkout.id:
+        raise IntegrationError("Stripe answered with another checkout for this contribution. Nothing was charged.")
     intent.checkout_session_id = checkout.id
     intent.checkout_url = checkout.url
-    intent.status = IntentStatus.OPEN.value
+    if intent.status == IntentStatus.CREATED.value:
+        intent.status = IntentStatus.OPEN.value
     intent.updated_at = now
     session.flush()
     return intent

@@ -11,7 +11,7 @@ from fundcircle.circles import queries as circle_queries
 from fundcircle.contributions import operations
 from fundcircle.contributions.forms import ContributeForm
 from fundcircle.contributions.models import IntentStatus
-from fundcircle.db import utcnow
+from fundcircle.db import begin_write, utcnow
 from fundcircle.errors import ConfigurationError, IdempotencyConflict, IntegrationError, RuleViolation, ValidationError
 from fundcircle.extensions import db
 from fundcircle.integrations.stripe import (
@@ -82,15 +82,24 @@ def contribute(slug: str):  # type: ignore[no-untyped-def]
         return _form_page(circle, form, 422)
     try:
         amount_minor = money.parse_amount(form.amount.data or "", circle.currency, field="amount")
-        intent = operations.start_checkout(
+        payments = gateway()  # not configured: say so before anything is written
+        intent = operations.record_intent(
             db.session, circle=circle, intent_public_id=form.intent.data,
             request=operations.ContributionRequest(
                 amount_minor=amount_minor, donor_name=form.donor_name.data or "", message=form.message.data or "",
                 is_anonymous=bool(form.is_anonymous.data)),
-            limits=_limits(), gateway=gateway(),
-            success_url=url_for("contributions.thanks", slug=slug, public_id=form.intent.data, _external=True),
-            cancel_url=url_for("contributions.cancelled", slug=slug, public_id=form.intent.data, _external=True),
-            now=utcnow(), requester_hash=sha256_hex(request.remote_addr or "unknown"))
+            limits=_limits(), now=utcnow(), requester_hash=sha256_hex(request.remote_addr or "unknown"))
+        if not (intent.checkout_session_id and intent.checkout_url):  # else a double submit: the same session
+            # Local row first, committed, then Stripe with no transaction open: on SQLite a write
+            # transaction would hold the database's only write lock (every vote waits) while Stripe answers.
+            db.session.commit()
+            checkout = operations.create_checkout(
+                payments, circle=circle, intent=intent,
+                success_url=url_for("contributions.thanks", slug=slug, public_id=intent.public_id, _external=True),
+                cancel_url=url_for("contributions.cancelled", slug=slug, public_id=intent.public_id, _external=True))
+            begin_write(db.session)
+            intent = operations.record_checkout(db.session, intent_public_id=intent.public_id, checkout=checkout,
+                                                now=utcnow())
     except ValidationError as err:
         form.amount.errors = list(form.amount.errors) + err.field_errors.get("amount", [err.user_message])
         return _form_page(circle, form, 422)

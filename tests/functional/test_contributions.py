@@ -184,7 +184,11 @@ def test_stripe_failure_is_a_502_with_a_fresh_form(world) -> None:  # type: igno
     assert failed.status_code == 502
     html = failed.get_data(as_text=True)
     assert "Nothing was charged" in html
-    assert intents(world["app"]) == []
+    # local row first: the intent was committed before Stripe was called, and stays "created"
+    # (no Checkout Session) when Stripe fails
+    with world["app"].app_context():
+        recorded = db.session.execute(sa.select(ContributionIntent.status, ContributionIntent.checkout_session_id))
+        assert [tuple(row) for row in recorded] == [("created", None)]
     fresh = INTENT_RE.search(html)
     fresh_id = fresh.group(1) or fresh.group(2)  # type: ignore[union-attr]
     assert fresh_id != base["intent"]
@@ -246,3 +250,43 @@ def test_thanks_page_refresh_counter_takes_any_text(world, check: str) -> None: 
         public_id = db.session.scalar(sa.select(ContributionIntent.public_id))
     page = client.get(f"/c/pot-circle/contribute/{public_id}/thanks?check={check}")
     assert page.status_code == 200
+
+
+def test_no_write_is_held_open_while_stripe_answers(world) -> None:  # type: ignore[no-untyped-def]
+    """While Stripe creates the session, the intent row is already committed and another
+    connection can write at once (on SQLite the request would otherwise hold the only write lock,
+    and every vote would wait for Stripe)."""
+    app, client = world["app"], world["client"]
+    from fundcircle.contributions.views import gateway
+
+    base = form_of(client)
+    with app.app_context():
+        real = gateway()
+    key = app.extensions["fundcircle.stripe"][0]
+    seen: dict[str, object] = {}
+
+    class Probe:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def create_checkout_session(self, **kwargs: object) -> object:
+            with db.engine.connect() as conn:  # another connection, as another request would have
+                seen["intent_committed"] = conn.execute(sa.select(ContributionIntent.status).where(
+                    ContributionIntent.public_id == kwargs["client_reference_id"])).scalar()
+            if db.engine.dialect.name == "sqlite":
+                raw = db.engine.raw_connection()
+                try:
+                    raw.driver_connection.execute("PRAGMA busy_timeout = 200")  # fail fast, not after 15 s
+                    raw.driver_connection.execute("BEGIN IMMEDIATE")  # "database is locked" if a writer holds it
+                    raw.driver_connection.execute("ROLLBACK")
+                finally:
+                    raw.close()
+            seen["other_writer_went_ahead"] = True
+            return real.create_checkout_session(**kwargs)
+
+    app.extensions["fundcircle.stripe"] = (key, Probe())
+    response = submit(client, base, amount="25")
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    assert seen == {"intent_committed": "created", "other_writer_went_ahead": True}
+    with app.app_context():
+        assert db.session.execute(sa.select(ContributionIntent.status)).scalars().all() == ["open"]
