@@ -22,7 +22,7 @@ from fundcircle.integrations.stripe import (
     webhook_secrets,
 )
 from fundcircle.ledger import money
-from fundcircle.security import csp_nonce
+from fundcircle.security import csp_policy
 
 STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 
@@ -59,14 +59,7 @@ def _form_page(circle, form, status: int = 200):  # type: ignore[no-untyped-def]
         recent=operations.recent_contributions(db.session, circle, limit=10)), status))
     # The form's POST answers with a redirect to Stripe's Checkout; browsers apply form-action to
     # that redirect too, so this page allows the Checkout origin (nothing else changes).
-    nonce = csp_nonce()
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; "
-        f"script-src 'self' 'nonce-{nonce}'; "
-        "style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-        f"form-action 'self' {_checkout_origin()}")
+    response.headers["Content-Security-Policy"] = csp_policy(form_action_extra=_checkout_origin())
     return response
 
 
