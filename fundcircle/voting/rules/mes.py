@@ -20,6 +20,8 @@ kept run is moved to its budget exactly. Every decision stays an exact compariso
 from __future__ import annotations
 
 import heapq
+from functools import reduce
+from operator import or_
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -147,6 +149,24 @@ class MesEngine(ApprovalGroups):
         self.cost_minor = [p.cost_minor for p in self.candidates]
         self.cost_scaled = [c * scale for c in self.cost_minor]
         self.tie = [tie_key(p) for p in self.candidates]
+        self._group_masks: list[int] | None = None
+
+    def neighbours(self, p: int) -> list[int]:
+        """Candidates sharing a supporter with p (their prices change when p is bought), ascending;
+        built on first use. Each group's approvals are one integer with a bit per candidate, so this
+        is an OR over p's supporting groups (a union of id sets cost several times more)."""
+        found = self._neighbours.get(p)
+        if found is None:
+            masks = self._group_masks
+            if masks is None:
+                bit = {c.id: 1 << i for i, c in enumerate(self.candidates)}
+                if not all(approvals <= bit.keys() for approvals in self.group_approvals):
+                    return super().neighbours(p)
+                masks = self._group_masks = [sum(map(bit.__getitem__, approvals))
+                                             for approvals in self.group_approvals]
+            union = reduce(or_, map(masks.__getitem__, self.supporters[p]), 0) & ~(1 << p)
+            found = self._neighbours[p] = [q for q in range(len(self.candidates)) if union >> q & 1]
+        return found
 
     def _price(self, p: int, alpha: Any) -> Any:
         return alpha / self.cost_scaled[p] if self.utility == "cost" else alpha
@@ -367,6 +387,10 @@ class MesEngine(ApprovalGroups):
     def supporters_money(self, p: int, result: RunResult) -> Any:
         """What p's supporters had left at the end of a run (scaled money)."""
         counts = self.class_weights(p, result.class_of)
+        budgets = result.budgets
+        if budgets is not None:  # one sum of integers over the common denominator
+            numer, level, mult = budgets.numer, budgets.level, budgets.mult
+            return self.num(sum([numer[c] * mult[level[c]] * w for c, w in counts.items()]), budgets.den)
         money = ExactSum()
         money.add(map(result.value, counts), counts.values())
         return self.num(money.numerator, money.denominator)
