@@ -50,3 +50,31 @@ def browser_page(tmp_path: Path):  # type: ignore[no-untyped-def]
 def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, base_url: str, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the real flow: the link arrives in the dev outbox."""
+    page.goto(base_url + "/signin")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_role("button", name="E-mail me a sign-in link").click()
+    page.get_by_role("link", name="dev outbox", exact=True).click()
+    page.get_by_role("link", name="Your fundcircle sign-in link").first.click()
+    page.locator("a[href*='/signin/link/']").first.click()
+    page.get_by_role("button", name="Sign in").click()
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api.expect(page.get_by_text("You are signed in.")).to_be_visible()
+
+
+def pass_second_factor(page, email: str) -> None:  # type: ignore[no-untyped-def]
+    """On the "Confirm it is you" page: enter the current code of a demo account's published
+    authenticator, as a person reads it from their app (the demo mails the secret)."""
+    import datetime as dt
+
+    from fundcircle.auth.second_factor import totp
+    from fundcircle.contributions.demo import demo_totp_secret
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api.expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    page.get_by_label("6-digit code from your authenticator app").fill(
+        totp(demo_totp_secret(email), dt.datetime.now(dt.timezone.utc)))
+    page.get_by_role("button", name="Continue").click()
