@@ -43,7 +43,9 @@ def circle_world(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                                        as_facilitator=False, as_treasurer=False, message="", now=T0,
                                        base_url="http://localhost", lifetime=30 * DAY)
         s.commit()
-        c, r, p = f"/c/{circle.slug}", f"/c/{circle.slug}/r/{round_.id}", f"/c/{circle.slug}/r/{round_.id}/p/{proposal.id}"
+        c = f"/c/{circle.slug}"
+        r = f"{c}/r/{round_.id}"
+        p = f"{r}/p/{proposal.id}"
         return {
             "circle_id": circle.id, "invitation_id": invitation.id, "draft_id": draft.id, "proposal_id": proposal.id,
             "comment_id": comment.id,
@@ -55,7 +57,7 @@ def circle_world(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
                 ("POST", f"{c}/invitations/{invitation.id}/revoke"),
                 ("GET", f"{c}/rounds/new"), ("POST", f"{c}/rounds/new"),
                 ("GET", f"{r}/edit"), ("POST", f"{r}/edit"),
-                ("POST", f"/c/{circle.slug}/r/{draft.id}/publish"),
+                ("POST", f"{c}/r/{draft.id}/publish"),
                 ("GET", f"{r}/screening"),
                 ("POST", f"{p}/screen"),
                 ("GET", f"{p}/comments/{comment.id}/hide"), ("POST", f"{p}/comments/{comment.id}/hide"),
@@ -67,11 +69,11 @@ def circle_world(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         }
 
 
-def _send(client: WebClient, method: str, path: str, world: dict[str, Any], data: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _send(client: WebClient, method: str, path: str, world: dict[str, Any]):  # type: ignore[no-untyped-def]
     if method == "GET":
         return client.get(path)
     # any page with a form gives the session's CSRF token; the proposal page has the screening form
-    return client.post(path, data or {}, form_page=world["proposal"])
+    return client.post(path, {}, form_page=world["proposal"])
 
 
 def _audit_actions(app) -> list[str]:  # type: ignore[no-untyped-def]
