@@ -20,6 +20,7 @@ kept run is moved to its budget exactly. Every decision stays an exact compariso
 from __future__ import annotations
 
 import heapq
+from collections import _count_elements  # type: ignore[attr-defined]  # Counter's C counting loop
 from functools import reduce
 from operator import or_
 from collections.abc import Callable, Mapping, Sequence
@@ -68,7 +69,7 @@ class Budgets:
     float(·) and each subtraction errs by at most 2**-52·b, so the error stays below
     (1.5m + 1)·2**-52·b, and ``eps`` is (4m + 4)·2**-52·b."""
 
-    __slots__ = ("class_of", "numer", "level", "mult", "den", "shadow", "eps", "slope", "num")
+    __slots__ = ("class_of", "numer", "level", "mult", "den", "shadow", "eps", "slope", "num", "classes")
 
     def __init__(self, class_of: list[int], values: Sequence[Any], num: Callable[..., Any], purchases: int,
                  slopes: list[Any]) -> None:
@@ -83,6 +84,8 @@ class Budgets:
         self.shadow = [float(v) for v in values]
         self.eps = max(self.shadow, default=0.0) * (purchases + 1) * 2.0**-50
         self.slope = slopes
+        #: the classes of each project's supporters at its last evaluation (class 0 aside)
+        self.classes: dict[int, list[int]] = {}
 
     def value(self, c: int) -> Any:
         return self.num(self.numer[c] * self.mult[self.level[c]], self.den)
@@ -150,6 +153,20 @@ class MesEngine(ApprovalGroups):
         self.cost_scaled = [c * scale for c in self.cost_minor]
         self.tie = [tie_key(p) for p in self.candidates]
         self._group_masks: list[int] | None = None
+        self._heavy = [([g for g, _ in heavy], [w for _, w in heavy]) for heavy in self.heavy_supporters]
+
+    def class_weights(self, p: int, class_of: list[int]) -> dict[int, int]:
+        """Weight of p's supporters in each class of ``class_of`` other than class 0 (a plain dict:
+        counting into it runs in C, and a missing key costs no ``Counter.__missing__`` call)."""
+        counts: dict[int, int] = {}
+        _count_elements(counts, map(class_of.__getitem__, self.single_supporters[p]))
+        groups, weights = self._heavy[p]
+        if groups:
+            get = counts.get
+            for c, w in zip(map(class_of.__getitem__, groups), weights):
+                counts[c] = get(c, 0) + w
+        counts.pop(0, None)
+        return counts
 
     def neighbours(self, p: int) -> list[int]:
         """Candidates sharing a supporter with p (their prices change when p is bought), ascending;
@@ -183,6 +200,7 @@ class MesEngine(ApprovalGroups):
         the classes now below α to the poor, which only raises α; it stops when no class moves (α is
         then the unique price) or when nobody is left to pay the rest (unaffordable)."""
         counts = self.class_weights(p, budgets.class_of)
+        budgets.classes[p] = list(counts)
         left = sum(counts.values())
         if not left:
             return None
@@ -210,6 +228,7 @@ class MesEngine(ApprovalGroups):
         a poor class stops being poor or an unaffordable project becomes affordable; rich classes stay
         rich because their budgets rise at least as fast as α (α's rate is never positive)."""
         counts = self.class_weights(p, budgets.class_of)
+        budgets.classes[p] = list(counts)
         left = sum(counts.values())
         if not left:
             return None, 0, 0, None  # every supporter has exactly 0 left: b does not change that
@@ -365,23 +384,23 @@ class MesEngine(ApprovalGroups):
         alpha_f = float(alpha)
         moved: dict[int, int] = {0: 0}
         exact_spend = False
+        # p's supporters are in the classes its last evaluation counted (a supporter changes class
+        # only when a project it approves is bought, which makes p stale), or all still in class 1
+        for c in budgets.classes.get(p, (1,)):
+            new = 0
+            if shadow[c] >= lo:  # below lo the class certainly has less than α: it pays all
+                value = numer[c] * mult[level[c]]
+                if value > price:
+                    numer.append(value - price)
+                    level.append(here)
+                    shadow.append(shadow[c] - alpha_f)
+                    class_slope.append(class_slope[c] - alpha_slope if alpha_slope is not None else 0)
+                    new = len(numer) - 1
+                elif alpha_slope is not None and value == price and class_slope[c] != alpha_slope:
+                    exact_spend = True
+            moved[c] = new
         for g in self.supporters[p]:
-            c = class_of[g]
-            new = moved.get(c)
-            if new is None:
-                new = 0
-                if shadow[c] >= lo:  # below lo the class certainly has less than α: it pays all
-                    value = numer[c] * mult[level[c]]
-                    if value > price:
-                        numer.append(value - price)
-                        level.append(here)
-                        shadow.append(shadow[c] - alpha_f)
-                        class_slope.append(class_slope[c] - alpha_slope if alpha_slope is not None else 0)
-                        new = len(numer) - 1
-                    elif alpha_slope is not None and value == price and class_slope[c] != alpha_slope:
-                        exact_spend = True
-                moved[c] = new
-            class_of[g] = new
+            class_of[g] = moved[class_of[g]]
         return exact_spend
 
     def supporters_money(self, p: int, result: RunResult) -> Any:
