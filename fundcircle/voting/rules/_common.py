@@ -47,7 +47,15 @@ def number_type() -> Callable[..., Any]:
 
 
 def to_fraction(value: Any) -> Fraction:
-    return Fraction(int(value.numerator), int(value.denominator))
+    """An exact rational (mpq, Fraction, int) as a Fraction. Their numerator and denominator are
+    already in lowest terms with a positive denominator, so no gcd is taken again."""
+    if value.__class__ is Fraction:
+        return value
+    return _coprime_fraction(int(value.numerator), int(value.denominator))
+
+
+_coprime_fraction: Callable[[int, int], Fraction] = getattr(Fraction, "_from_coprime_ints", None) or (
+    lambda numerator, denominator: Fraction(numerator, denominator, _normalize=False))  # Python 3.11
 
 
 # === ranked rules (score, borda, cumulative, quadratic, consent, ...) ================================
@@ -333,12 +341,12 @@ def format_units(amount_minor: int | Fraction, unit_minor: int) -> str:
         if amount_minor % unit_minor:
             decimals = max(decimals, 2)
         rounded = (2 * amount_minor * 10**decimals + unit_minor) // (2 * unit_minor)
-    else:
-        value = Fraction(amount_minor) / unit_minor
-        if value.denominator != 1:
+    else:  # a rational: floor(amount·10^d/unit + 1/2) on its numerator and denominator, no Fraction arithmetic
+        value = amount_minor if hasattr(amount_minor, "denominator") else Fraction(amount_minor)
+        numerator, denominator = int(value.numerator), int(value.denominator) * unit_minor
+        if numerator % denominator:
             decimals = max(decimals, 2)
-        scaled = value * 10**decimals
-        rounded = (scaled.numerator * 2 + scaled.denominator) // (scaled.denominator * 2)  # half up
+        rounded = (2 * numerator * 10**decimals + denominator) // (2 * denominator)  # half up
     sign = "-" if rounded < 0 else ""
     whole, part = divmod(abs(rounded), 10**decimals)
     text = f"{whole:,}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 from math import gcd
-from operator import mul
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,8 +44,11 @@ class PhragmenEngine(ApprovalGroups):
 
     def moment(self, p: int) -> Any:
         """t_p = (c_p + Σ_{i∈S_p} ℓ_i) / |S_p|."""
-        counts = self.class_weights(p, self.load_class)
-        loads = sum(map(mul, map(self.load_scaled.__getitem__, counts), counts.values()))
+        scaled, load_class = self.load_scaled, self.load_class
+        loads = sum(map(scaled.__getitem__, map(load_class.__getitem__, self.single_supporters[p])))
+        heavy = self.heavy_supporters[p]
+        if heavy:
+            loads += sum([weight * scaled[load_class[g]] for g, weight in heavy])
         den = self.load_denominator
         return self.num(loads + self.candidates[p].cost_minor * den, den * self.weight[p])
 
