@@ -153,14 +153,18 @@ class MesEngine(ApprovalGroups):
         self.cost_scaled = [c * scale for c in self.cost_minor]
         self.tie = [tie_key(p) for p in self.candidates]
         self._group_masks: list[int] | None = None
-        self._heavy = [([g for g, _ in heavy], [w for _, w in heavy]) for heavy in self.heavy_supporters]
+        #: heavy_supporters split into groups and weights, built on first use
+        self._heavy: list[tuple[list[int], list[int]]] | None = None
 
     def class_weights(self, p: int, class_of: list[int]) -> dict[int, int]:
         """Weight of p's supporters in each class of ``class_of`` other than class 0 (a plain dict:
         counting into it runs in C, and a missing key costs no ``Counter.__missing__`` call)."""
         counts: dict[int, int] = {}
         _count_elements(counts, map(class_of.__getitem__, self.single_supporters[p]))
-        groups, weights = self._heavy[p]
+        heavy = self._heavy
+        if heavy is None:
+            heavy = self._heavy = [([g for g, _ in gw], [w for _, w in gw]) for gw in self.heavy_supporters]
+        groups, weights = heavy[p]
         if groups:
             get = counts.get
             for c, w in zip(map(class_of.__getitem__, groups), weights):
