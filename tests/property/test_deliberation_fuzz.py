@@ -42,6 +42,7 @@ def fuzz(app):  # type: ignore[no-untyped-def]
     with freeze_time(NOW):
         fac_client, rosa_client = WebClient(app), WebClient(app)
         fac_client.sign_in("fac@example.org")
+        fac_client.pass_second_factor()  # hiding a comment is a facilitator action
         rosa_client.sign_in("rosa@example.org")
     return {"fac": fac_client, "rosa": rosa_client, "page": page, "paths": paths}
 

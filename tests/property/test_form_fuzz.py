@@ -51,6 +51,7 @@ def fuzz_client(app):  # type: ignore[no-untyped-def]
     client = WebClient(app)
     with freeze_time(T0 + DAY):
         client.sign_in("fac@example.org")
+        client.pass_second_factor()  # the round form is a facilitator action
     paths = {"proposal": f"/c/test-circle/r/{round_id}/proposals/new", "round": "/c/test-circle/rounds/new",
              "invite": "/c/test-circle/members", "signin": "/signin"}
     return client, paths
