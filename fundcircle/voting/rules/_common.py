@@ -23,7 +23,6 @@ from collections import Counter, _count_elements  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import chain
 from math import gcd
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -400,8 +399,8 @@ def approval_ballots(rule: Rule, ballots: Sequence[Ballot], proposals: Sequence[
     counts, in order of first appearance.
 
     The checks depend on the value only, and elections repeat the same few ballots thousands of
-    times, so each distinct value is checked once. Any problem sends the ballots through the
-    one-by-one check, which raises for the first bad ballot in ballot order, naming its voter."""
+    times, so the distinct values are checked, all at once. Any problem sends the ballots through
+    the one-by-one check, which raises for the first bad ballot in ballot order, naming its voter."""
     try:
         counts = Counter(map(attrgetter("value"), ballots))
     except TypeError:  # an unhashable value (a mutable set is fine, a list is not): one by one
