@@ -340,17 +340,15 @@ class MesEngine(ApprovalGroups):
             if track:  # p must stay ahead of every project still in play
                 key_p, rate_p = key_now[p], key_rate[p]
                 for q in range(m):
-                    if done[q] or q == p:
+                    if done[q] or q == p or not key_rate[q] < rate_p:  # compare before any arithmetic
                         continue
-                    closing = key_rate[q] - rate_p
-                    if closing < 0:
-                        gap = key_now[q] - key_p
-                        room = gap / -closing if gap else 0
-                        if horizon is None or room < horizon:
-                            horizon = room
-                            if horizon <= step:
-                                track = False
-                                break
+                    gap = key_now[q] - key_p
+                    room = gap / (rate_p - key_rate[q]) if gap else 0
+                    if horizon is None or room < horizon:
+                        horizon = room
+                        if horizon <= step:
+                            track = False
+                            break
             alpha = alpha_now[p]
             exact_spend = self._buy(p, alpha, budgets, alpha_rate[p] if track else None)
             if exact_spend:  # someone's budget equals α exactly and would not at a higher b
