@@ -6,6 +6,7 @@ One session per app context; operations flush, the request or command boundary c
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -94,17 +95,58 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     engine = sa.create_engine(sa_url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: sa.Connection) -> None:
-            # pysqlite's own transaction handling is off (isolation_level=None) so that we emit
-            # BEGIN ourselves: IMMEDIATE when the caller asked for the write lock up front.
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            # Straight to the driver: this runs once per transaction, and exec_driver_sql's event and
-            # result machinery costs more than the BEGIN itself on the posting hot path.
-            conn.connection.driver_connection.execute(f"BEGIN {mode}")
-
+        _install_sqlite_begin(engine)
     return engine
+
+
+#: key in the pool record's ``info``: the current transaction on that connection holds SQLite's write lock
+SQLITE_WRITE_LOCKED = "fundcircle.sqlite_write_locked"
+
+
+class _NextBegin(threading.local):
+    #: set by ``sqlite_write_connection`` around the one call that may begin the session's transaction
+    immediate = False
+
+
+_next_begin = _NextBegin()
+
+
+def _install_sqlite_begin(engine: Engine) -> None:
+    """Emit BEGIN ourselves (pysqlite's own transaction handling is off, isolation_level=None):
+    IMMEDIATE when ``sqlite_write_connection`` starts the transaction, DEFERRED otherwise.
+
+    A dialect hook on this engine's dialect rather than a "begin" engine event: any connection event
+    makes SQLAlchemy dispatch events around every statement, begin and commit, which cost more than
+    the BEGIN itself on the posting hot path. For the same reason the mode is not an execution
+    option (setting one costs as much as the BEGIN).
+    """
+    dialect = engine.dialect
+    set_options = dialect.set_connection_execution_options
+
+    def set_connection_execution_options(connection: sa.Connection, opts: Any) -> None:
+        if "sqlite_begin" in opts:
+            raise ValueError("the sqlite_begin execution option is gone: use fundcircle.db.begin_write()")
+        set_options(connection, opts)
+
+    def do_begin(dbapi_connection: Any) -> None:
+        # Straight to the driver: this runs once per transaction.
+        immediate = _next_begin.immediate
+        dbapi_connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        dbapi_connection.info[SQLITE_WRITE_LOCKED] = immediate
+
+    dialect.set_connection_execution_options = set_connection_execution_options  # type: ignore[method-assign]
+    dialect.do_begin = do_begin  # type: ignore[method-assign]
+
+
+def sqlite_write_connection(session: Session) -> sa.Connection:
+    """``session.connection()`` on SQLite, beginning with BEGIN IMMEDIATE if this call starts the
+    transaction. Whether the transaction holds the write lock is ``conn.connection.info[SQLITE_WRITE_LOCKED]``
+    (false when it had already begun DEFERRED)."""
+    _next_begin.immediate = True
+    try:
+        return session.connection()
+    finally:
+        _next_begin.immediate = False
 
 
 def begin_write(session: Session) -> None:
@@ -117,12 +159,9 @@ def begin_write(session: Session) -> None:
     """
     if session.get_bind().dialect.name != "sqlite":
         return
-    if session.in_transaction():
-        conn = session.connection()
-        if conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
-            raise RuntimeError("begin_write() must be called before the transaction's first statement")
-        return
-    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    conn = sqlite_write_connection(session)
+    if not conn.connection.info.get(SQLITE_WRITE_LOCKED):
+        raise RuntimeError("begin_write() must be called before the transaction's first statement")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

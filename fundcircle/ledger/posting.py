@@ -13,8 +13,9 @@ write that takes the lock). The gapless ``ledger_seal.seq`` primary key is the b
 that raced anyway gets an IntegrityError and its caller retries the whole unit of work
 (``run_with_retry``).
 
-Hot path (measured in ``bench/ledger.py``): fixed statements on the session's own DBAPI cursor,
-no ORM unit of work, and two per-session caches:
+Hot path (measured in ``bench/ledger.py``): fixed statements on the session's own DBAPI cursor
+(one cursor per DBAPI connection, kept in its pool record), no ORM unit of work, and two
+per-session caches:
 
 - accounts (insert-only, so a cached row can only go stale when the transaction that created it
   rolls back; the cache is dropped on rollback);
@@ -24,7 +25,7 @@ no ORM unit of work, and two per-session caches:
 
 A post is then: the tip read, the header insert (``ON CONFLICT (idempotency_key) DO NOTHING``:
 a replay or conflict is detected by the insert itself, not by a read before it), the postings
-(one executemany) and the seal. Checks that fail before the header is written fall back to a
+(one multi-row INSERT) and the seal. Checks that fail before the header is written fall back to a
 key lookup first, so a replay or conflict still wins over any other error.
 """
 
@@ -42,6 +43,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from fundcircle.db import SQLITE_WRITE_LOCKED, sqlite_write_connection
 from fundcircle.errors import FundcircleError, IdempotencyConflict, NotFound, RuleViolation, ValidationError
 from fundcircle.ledger.accounts import AccountSpec
 from fundcircle.ledger.chain import (
@@ -257,12 +259,13 @@ class _Raw:
     statements run on the same connection and inside the same transaction as the session.
     """
 
-    __slots__ = ("cursor", "pg", "binds")
+    __slots__ = ("driver", "cursor", "pg", "binds")
 
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, driver: Any) -> None:
         dialect = conn.dialect
         self.pg = dialect.name == "postgresql"
-        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self.driver = driver
+        self.cursor = driver.cursor()
         binds = _BINDS.get(dialect.name)
         if binds is None:
             binds = _BINDS[dialect.name] = _Binds(dialect)
@@ -286,6 +289,21 @@ class _Raw:
 
     def many(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
         self.cursor.executemany(self.sql(text), rows)
+
+
+_RAW = "fundcircle.ledger.raw"
+
+
+def _raw(conn: sa.Connection) -> _Raw:
+    """The ``_Raw`` of this connection's DBAPI connection, kept in the pool record's ``info`` (which
+    lives exactly as long as that DBAPI connection): one cursor per connection, not one per post."""
+    pooled = conn.connection
+    info = pooled.info
+    driver = pooled.driver_connection
+    raw = info.get(_RAW)
+    if raw is None or raw.driver is not driver:
+        raw = info[_RAW] = _Raw(conn, driver)
+    return raw
 
 
 _PROCESSORS: dict[tuple[int, str], Callable[[Any], Any]] = {}
@@ -316,11 +334,11 @@ def acquire_writer_lock(session: Session) -> sa.Connection:
     Returns the session's connection.
     """
     if _dialect_name(session) == "sqlite":
-        if not session.in_transaction():
-            return session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-        conn = session.connection()
-        if conn.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
+        conn = sqlite_write_connection(session)
+        info = conn.connection.info
+        if not info.get(SQLITE_WRITE_LOCKED):
             conn.exec_driver_sql(_SQLITE_TAKE_WRITE_LOCK)
+            info[SQLITE_WRITE_LOCKED] = True  # until the next BEGIN on this connection
         return conn
     conn = session.connection()
     if conn.dialect.name == "postgresql" and not _lock_held(session):
@@ -471,15 +489,15 @@ def _post(session: Session, *, circle_id: int | None, kind: str, idempotency_key
                                  circle_id=circle_id, reverses_id=reverses_id)
 
     _flush_pending(session)
-    raw = _Raw(acquire_writer_lock(session))
-    try:
-        return _post_locked(session, raw, circle_id=circle_id, kind=kind, idempotency_key=idempotency_key,
-                            legs=legs, keys=keys, triples=triples, posting_json=posting_json, digest=digest, now=now,
-                            effective_on=effective_on, effective_iso=effective_iso, memo=memo, actor_id=actor_id,
-                            reverses_id=reverses_id, external_source=external_source, external_id=external_id,
-                            checked_reversal_seq=checked_reversal_seq)
-    finally:
-        raw.cursor.close()
+    raw = _raw(acquire_writer_lock(session))
+    binds = raw.binds
+    header = (circle_id, idempotency_key, digest, kind, binds.date(effective_on), binds.ts(now), memo, reverses_id,
+              external_source, external_id, actor_id)
+    if raw.pg:
+        return _post_locked_pg(session, raw, header=header, legs=legs, keys=keys, triples=triples,
+                               posting_json=posting_json, effective_iso=effective_iso,
+                               checked_reversal_seq=checked_reversal_seq)
+    return _post_locked(session, raw, header, legs, keys, triples, posting_json, effective_iso, checked_reversal_seq)
 
 
 def _replay(found: Any, idempotency_key: str, digest: bytes) -> Posted:
@@ -500,16 +518,6 @@ def _existing(raw: _Raw, idempotency_key: str, digest: bytes) -> Posted | None:
     the key was used for a different request."""
     found = raw.one(_SQL_BY_KEY, (idempotency_key,))
     return None if found is None else _replay(found, idempotency_key, digest)
-
-
-def _tip_state(session: Session, raw: _Raw) -> _TipState:
-    """The chain tip read under the writer lock, with the balances cached for it (if any)."""
-    tip = raw.one(_SQL_TIP)
-    seq, hash_ = (0, None) if tip is None else (tip[0], bytes(tip[1]))
-    state = session.info.get(_TIP_STATE)
-    if state is None or state.seq != seq or state.hash != hash_:
-        state = session.info[_TIP_STATE] = _TipState(seq, hash_)
-    return state
 
 
 def _balances_sql(account_ids: list[int]) -> str:
@@ -540,40 +548,43 @@ def _check_accounts(accounts: dict[str, AccountInfo], legs: Sequence[Leg], circl
             raise ValidationError(f"account {acct.key} belongs to another circle")
 
 
-def _posting_rows(accounts: dict[str, AccountInfo], legs: Sequence[Leg], balances: dict[int, int],
-                  kind: str) -> list[list[Any]]:
-    """``[None, account_id, currency, amount, balance_after]`` per leg; InsufficientFunds when a
-    floor account would go below zero."""
-    rows = []
+def _posting_params(accounts: dict[str, AccountInfo], legs: Sequence[Leg], balances: dict[int, int],
+                    kind: str) -> list[Any]:
+    """``None, account_id, currency, amount, balance_after`` per leg, flat (the parameters of one
+    multi-row INSERT, transaction id to fill in); InsufficientFunds when a floor account would go
+    below zero."""
+    params: list[Any] = []
     for leg in legs:
         acct = accounts[leg.account_key]
+        amount = leg.amount.amount_minor
         before = balances.get(acct.id, 0)
-        after = before + leg.amount.amount_minor
+        after = before + amount
         if acct.floor_zero and _natural(after, acct.normal_side) < 0:
             available = _natural(before, acct.normal_side)
-            taken = -_natural(leg.amount.amount_minor, acct.normal_side)
+            taken = -_natural(amount, acct.normal_side)
             cur = acct.currency
             raise InsufficientFunds(
                 f"{acct.key} cannot go below zero: it holds {format_money(available, cur)}, this "
                 f"{kind} takes {format_money(taken, cur)}, short by {format_money(taken - available, cur)}",
                 account_key=acct.key, currency=cur, available_minor=available, requested_minor=taken)
-        rows.append([None, acct.id, acct.currency, leg.amount.amount_minor, after])
-    return rows
+        params += (None, acct.id, acct.currency, amount, after)
+    return params
 
 
-def _post_locked(session: Session, raw: _Raw, *, circle_id: int | None, kind: str, idempotency_key: str,
-                 legs: Sequence[Leg], keys: list[str], triples: list[tuple[str, str, int]], posting_json: list[str],
-                 digest: bytes, now: dt.datetime, effective_on: dt.date, effective_iso: str, memo: str,
-                 actor_id: int | None, reverses_id: int | None, external_source: str | None,
-                 external_id: str | None, checked_reversal_seq: int | None) -> Posted:
-    """The part of ``post()`` that runs under the writer lock."""
-    header = (circle_id, idempotency_key, digest, kind, raw.binds.date(effective_on), raw.binds.ts(now), memo,
-              reverses_id, external_source, external_id, actor_id)
-    if raw.pg:
-        return _post_locked_pg(session, raw, header=header, legs=legs, keys=keys, triples=triples,
-                               posting_json=posting_json, effective_iso=effective_iso,
-                               checked_reversal_seq=checked_reversal_seq)
-    state = _tip_state(session, raw)
+def _post_locked(session: Session, raw: _Raw, header: tuple[Any, ...], legs: Sequence[Leg], keys: list[str],
+                 triples: list[tuple[str, str, int]], posting_json: list[str], effective_iso: str,
+                 checked_reversal_seq: int | None) -> Posted:
+    """The part of ``post()`` that runs under the writer lock (SQLite: every statement is an
+    in-process call, so the fewest Python steps rather than the fewest statements)."""
+    cursor = raw.cursor
+    info = session.info
+    tip = cursor.execute(_SQL_TIP).fetchone()
+    tip_seq, tip_hash = (0, None) if tip is None else tip
+    state = info.get(_TIP_STATE)
+    if state is None or state.seq != tip_seq or state.hash != tip_hash:
+        state = info[_TIP_STATE] = _TipState(tip_seq, tip_hash)
+    circle_id, idempotency_key, digest, kind = header[0], header[1], header[2], header[3]
+    reverses_id = header[7]
     try:
         accounts = load_accounts(session, keys)
         _check_accounts(accounts, legs, circle_id)
@@ -581,8 +592,12 @@ def _post_locked(session: Session, raw: _Raw, *, circle_id: int | None, kind: st
         if reverses_id is not None and reverses_seq is None:
             reverses_seq = _check_reversal(session, reverses_id, triples)
         # Floors, against the running balances of the current tip (under the lock).
-        _load_balances(raw, state, [accounts[k].id for k in keys])
-        rows = _posting_rows(accounts, legs, state.balances, kind)
+        balances = state.balances
+        for key in keys:
+            if accounts[key].id not in balances:
+                _load_balances(raw, state, [accounts[k].id for k in keys])
+                break
+        params = _posting_params(accounts, legs, balances, kind)
     except FundcircleError:
         # A replay (or a conflicting reuse of the key) is answered as such whatever else changed
         # since: e.g. a replayed award whose pot is empty now must return the original.
@@ -591,32 +606,44 @@ def _post_locked(session: Session, raw: _Raw, *, circle_id: int | None, kind: st
             return replay
         raise
 
-    seq = state.seq + 1
-    prev_hash = state.hash
+    seq = tip_seq + 1
     try:
-        inserted = raw.one(_SQL_INSERT_TX, header)
-        if inserted is None:  # the key exists: nothing was written
+        cursor.execute(_SQL_INSERT_TX_SQLITE, header)
+        if not cursor.rowcount:  # the key exists: nothing was written
             replay = _existing(raw, idempotency_key, digest)
             if replay is None:  # pragma: no cover - the conflict target is the key's unique index
                 raise LedgerIntegrityError(f"idempotency key {idempotency_key!r} conflicted but was not found")
             return replay
-        tx_id = inserted[0]
-        for row in rows:
-            row[0] = tx_id
-        raw.many(_SQL_INSERT_POSTING, rows)
-        digest_hash = _sha256((prev_hash or b"") + canonical_bytes_fast(
+        tx_id = cursor.lastrowid
+        params[::5] = [tx_id] * len(legs)
+        cursor.execute(_insert_postings_sql(len(legs)), params)
+        digest_hash = _sha256((tip_hash or b"") + canonical_bytes_fast(
             seq, _encode_str(idempotency_key), _encode_str(kind), effective_iso, reverses_seq, posting_json)).digest()
-        raw.run(_SQL_INSERT_SEAL, (seq, tx_id, prev_hash, digest_hash, ENCODING_VERSION, header[5]))
+        cursor.execute(_SQL_INSERT_SEAL, (seq, tx_id, tip_hash, digest_hash, ENCODING_VERSION, header[5]))
     except BaseException:
         # what the database holds now is unknown until the caller rolls back
-        session.info.pop(_TIP_STATE, None)
+        info.pop(_TIP_STATE, None)
         raise
-    balances = state.balances
-    for row in rows:
-        balances[row[1]] = row[4]
+    for i in range(1, len(params), 5):
+        balances[params[i]] = params[i + 3]
     state.seq = seq
     state.hash = digest_hash
     return Posted(tx_id, seq, digest_hash.hex(), idempotency_key, replayed=False)
+
+
+#: SQLite: no RETURNING (its result row costs more than ``rowcount`` and ``lastrowid``)
+_SQL_INSERT_TX_SQLITE = _SQL_INSERT_TX.removesuffix(" RETURNING id")
+_INSERT_POSTINGS: dict[int, str] = {}
+
+
+def _insert_postings_sql(n: int) -> str:
+    """One INSERT of ``n`` posting rows (one statement instead of an executemany of ``n``)."""
+    found = _INSERT_POSTINGS.get(n)
+    if found is None:
+        found = _INSERT_POSTINGS[n] = (
+            "INSERT INTO ledger_posting (transaction_id, account_id, currency, amount_minor, balance_after_minor) "
+            "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * n))
+    return found
 
 
 _PG_CURRENT_TX = "currval(pg_get_serial_sequence('ledger_transaction', 'id'))"
@@ -656,17 +683,17 @@ def _post_locked_pg(session: Session, raw: _Raw, *, header: tuple[Any, ...], leg
     reverses_seq = checked_reversal_seq
     if reverses_id is not None and reverses_seq is None:
         reverses_seq = _check_reversal(session, reverses_id, triples)
-    rows = _posting_rows(accounts, legs, balances, kind)
+    rows = _posting_params(accounts, legs, balances, kind)
 
     seq, prev_hash = (1, None) if tip_seq is None else (tip_seq + 1, bytes(tip_hash))
     digest_hash = _sha256((prev_hash or b"") + canonical_bytes_fast(
         seq, _encode_str(idempotency_key), _encode_str(kind), effective_iso, reverses_seq, posting_json)).digest()
-    values = ", ".join(f"({_PG_CURRENT_TX}, %s, %s, %s, %s)" for _ in rows)
+    values = ", ".join(f"({_PG_CURRENT_TX}, %s, %s, %s, %s)" for _ in legs)
     sql = (f"{raw.sql(_SQL_INSERT_TX)}; INSERT INTO ledger_posting (transaction_id, account_id, currency, "
            f"amount_minor, balance_after_minor) VALUES {values}; {_SQL_INSERT_SEAL_PG}")
     params = [*header]
-    for r in rows:
-        params.extend(r[1:])
+    for i in range(0, len(rows), 5):
+        params += rows[i + 1:i + 5]
     params.extend((seq, prev_hash, digest_hash, ENCODING_VERSION, header[5]))
     writer = _pg_client_cursor(cursor.connection)
     try:
@@ -747,24 +774,21 @@ def reverse(session: Session, transaction_id: int, *, now: dt.datetime, actor_id
     """
     _flush_pending(session)
     conn = acquire_writer_lock(session)
-    raw = _Raw(conn)
-    try:
-        # under the lock: the original, its seal, a reversal of it if there is one, its postings
-        targets, postings = _read_many(raw, [(_SQL_REVERSAL_TARGET, (transaction_id,)),
-                                             (_SQL_POSTINGS_OF, (transaction_id,))])
-        found = targets[0] if targets else None
-        if found is None:
-            raise NotFound(f"ledger transaction #{transaction_id} does not exist")
-        circle_id, original_seq, prior_id, prior_key, prior_seq, prior_hash = found
-        if prior_id is not None:
-            if prior_seq is None:  # only possible in a damaged database (SQLite, bypassed post())
-                raise LedgerIntegrityError(f"reversal #{prior_id} of #{transaction_id} was never sealed")
-            return Posted(prior_id, prior_seq, bytes(prior_hash).hex(), prior_key, replayed=True)
-        if original_seq is None:
-            raise RuleViolation(f"ledger transaction #{transaction_id} is not sealed")
-        legs = [Leg(k, Money(-a, c)) for k, c, a in postings]
-    finally:
-        raw.cursor.close()
+    raw = _raw(conn)
+    # under the lock: the original, its seal, a reversal of it if there is one, its postings
+    targets, postings = _read_many(raw, [(_SQL_REVERSAL_TARGET, (transaction_id,)),
+                                         (_SQL_POSTINGS_OF, (transaction_id,))])
+    found = targets[0] if targets else None
+    if found is None:
+        raise NotFound(f"ledger transaction #{transaction_id} does not exist")
+    circle_id, original_seq, prior_id, prior_key, prior_seq, prior_hash = found
+    if prior_id is not None:
+        if prior_seq is None:  # only possible in a damaged database (SQLite, bypassed post())
+            raise LedgerIntegrityError(f"reversal #{prior_id} of #{transaction_id} was never sealed")
+        return Posted(prior_id, prior_seq, bytes(prior_hash).hex(), prior_key, replayed=True)
+    if original_seq is None:
+        raise RuleViolation(f"ledger transaction #{transaction_id} is not sealed")
+    legs = [Leg(k, Money(-a, c)) for k, c, a in postings]
     return _post(session, circle_id=circle_id, kind="reversal", idempotency_key=f"reversal:{transaction_id}",
                  legs=legs, now=now, effective_on=effective_on, memo=memo or f"reversal of #{transaction_id}",
                  actor_id=actor_id, reverses_id=transaction_id, external_source=None, external_id=None,
