@@ -10,11 +10,13 @@ Exact: money is scaled so every per-voter budget starts as an integer, and the a
 set ``FUNDCIRCLE_EXACT=fraction`` to force Fraction).
 
 Speed (§4.3): identical ballots are grouped with a weight; voters whose budgets are equal share a
-*budget class*, so per-voter work is counting (``collections.Counter``) and rational arithmetic
-happens once per class, with sums taken over a common denominator; prices are re-evaluated lazily
-(ρ only rises within a run, so the last ρ is a lower bound). Add1 does not compute the steps that a
-run proves cannot change anything (its *horizon*, :meth:`MesEngine.run`): they are counted, and the
-kept run is moved to its budget exactly. Every decision stays an exact comparison.
+*budget class*, so per-voter work is counting (Counter's C loop) and arithmetic happens once per
+class: budgets are integers over the run's common denominator (:class:`Budgets`), so paying a price
+or summing budgets needs no gcd, and a float *shadow* of each budget settles most comparisons with α
+by a proven margin (the exact comparison decides the rest); prices are re-evaluated lazily (ρ only
+rises within a run, so the last ρ is a lower bound). Add1 does not compute the steps that a run
+proves cannot change anything (its *horizon*, :meth:`MesEngine.run`): they are counted, and the
+kept run is moved to its budget exactly. Every decision stays exact.
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ class MesEngine(ApprovalGroups):
         self.cost_scaled = [c * scale for c in self.cost_minor]
         self.tie = [tie_key(p) for p in self.candidates]
         self._group_masks: list[int] | None = None
+        #: each candidate's equal share cost/weight, and the opening heap (built on first use)
+        self._opening: tuple[list[Any], list[tuple]] | None = None
         #: heavy_supporters split into groups and weights, built on first use
         self._heavy: list[tuple[list[int], list[int]]] | None = None
 
@@ -213,7 +217,9 @@ class MesEngine(ApprovalGroups):
         alpha = num(cost, left)
         rich, paid, poor = counts, 0, 0
         while True:
-            lo, hi = _bounds(alpha, eps)
+            alpha_f = float(alpha)  # :func:`_bounds`, inline
+            tol = eps + alpha_f * _ULP2
+            lo, hi = alpha_f - tol, alpha_f + tol
             short = [c for c in rich if shadow[c] < hi and (shadow[c] < lo or value_of(c) < alpha)]
             if not short:
                 return alpha, poor
@@ -243,7 +249,9 @@ class MesEngine(ApprovalGroups):
         rich, paid, paid_slope, poor = counts, 0, ExactSum(), 0
         poor_classes: list[int] = []
         while True:
-            lo, hi = _bounds(alpha, eps)
+            alpha_f = float(alpha)  # :func:`_bounds`, inline
+            tol = eps + alpha_f * _ULP2
+            lo, hi = alpha_f - tol, alpha_f + tol
             short = [c for c in rich if shadow[c] < hi and (shadow[c] < lo or value_of(c) < alpha)]
             if not short:
                 break
@@ -298,18 +306,22 @@ class MesEngine(ApprovalGroups):
         heap: list[tuple] = []
         done = [False] * m
         cost_scaled, weight = self.cost_scaled, self.weight
+        if self._opening is None:  # the equal shares and their prices do not depend on b
+            shares = [num(cost_scaled[p], weight[p]) for p in range(m)]
+            self._opening = (shares, sorted((self._price(p, shares[p]), self.tie[p], p, 0) for p in range(m)))
+        shares, opening = self._opening
         for p in range(m):
             if weight[p] * per_voter_scaled >= cost_scaled[p]:
-                alpha_now[p] = num(cost_scaled[p], weight[p])
-                key_now[p] = self._price(p, alpha_now[p])
-                heap.append((key_now[p], self.tie[p], p, 0))
+                alpha_now[p] = shares[p]
             else:
                 done[p] = True
                 if track:  # becomes affordable when weight · b reaches the cost
                     room = num(cost_scaled[p] - weight[p] * per_voter_scaled, weight[p])
                     if horizon is None or room < horizon:
                         horizon = room
-        heapq.heapify(heap)
+        heap = [entry for entry in opening if not done[entry[2]]]  # sorted, so already a heap
+        for entry in heap:
+            key_now[entry[2]] = entry[0]
         if track and horizon is not None and horizon <= step:
             track = False
         result = RunResult([], [], [], [], 0, class_of, None, [], budgets.slope, budgets=budgets)
