@@ -185,10 +185,13 @@ class MesEngine(ApprovalGroups):
             masks = self._group_masks
             if masks is None:
                 bit = {c.id: 1 << i for i, c in enumerate(self.candidates)}
-                if not all(approvals <= bit.keys() for approvals in self.group_approvals):
-                    return super().neighbours(p)
-                masks = self._group_masks = [sum(map(bit.__getitem__, approvals))
-                                             for approvals in self.group_approvals]
+                try:
+                    masks = [sum(map(bit.__getitem__, approvals)) for approvals in self.group_approvals]
+                except KeyError:  # a group approves a non-candidate: the id sets then
+                    masks = []
+                self._group_masks = masks
+            if not masks:
+                return super().neighbours(p)
             union = reduce(or_, map(masks.__getitem__, self.supporters[p]), 0) & ~(1 << p)
             found = self._neighbours[p] = [q for q in range(len(self.candidates)) if union >> q & 1]
         return found
