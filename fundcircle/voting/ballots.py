@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -155,18 +156,25 @@ def items_from_value(kind: BallotKind | str, value: Any) -> list[ItemData]:
     raise ValidationError(f"ballot kind {kind.value!r} has no items")
 
 
+@functools.lru_cache(maxsize=65536)
+def _id_text(proposal_id: int) -> str:
+    """One string object per proposal id: a tally's thousands of ballots then share it, and grouping
+    identical ballots compares strings by identity instead of character by character."""
+    return str(proposal_id)
+
+
 def value_from_items(kind: BallotKind | str, items: Iterable[Any]) -> Any:
     """The rule-side ballot value of stored items (objects with proposal_id, value, response, reason)."""
     kind = BallotKind(kind)
     rows = list(items)
     if kind is BallotKind.APPROVAL:
-        return frozenset(str(r.proposal_id) for r in rows)
+        return frozenset(_id_text(r.proposal_id) for r in rows)
     if kind is BallotKind.RANKING:
-        return tuple(str(r.proposal_id) for r in sorted(rows, key=lambda r: r.value))
+        return tuple(_id_text(r.proposal_id) for r in sorted(rows, key=lambda r: r.value))
     if kind is BallotKind.CONSENT:
-        return {str(r.proposal_id): ConsentResponse(ConsentKind(r.response), r.reason or "") for r in rows}
+        return {_id_text(r.proposal_id): ConsentResponse(ConsentKind(r.response), r.reason or "") for r in rows}
     if kind in INT_MAPPING_KINDS:
-        return {str(r.proposal_id): int(r.value) for r in rows}
+        return {_id_text(r.proposal_id): int(r.value) for r in rows}
     raise ValidationError(f"ballot kind {kind.value!r} has no items")
 
 
