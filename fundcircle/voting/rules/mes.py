@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import heapq
 from collections import _count_elements  # type: ignore[attr-defined]  # Counter's C counting loop
-from functools import reduce
-from operator import or_
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from fundcircle.errors import ValidationError
@@ -44,12 +44,17 @@ from fundcircle.voting.tiebreak import tie_key_function
 
 #: 2**-51: twice the rounding error of one float operation, relative to its result
 _ULP2 = 2.0**-51
+_INF = float("inf")
+#: amounts from here on could overflow a float: such a run has no shadows and compares exactly
+_FLOAT_SAFE = 2**1000
 
 
 def _bounds(alpha: Any, eps: float) -> tuple[float, float]:
     """(lo, hi) such that a class whose shadow (:class:`Budgets`) is below lo has less than
     ``alpha`` left, and one whose shadow is above hi has more; in between only the exact comparison
     decides. float(α) errs by at most one ulp (2**-52·α), a shadow by at most ``eps``."""
+    if eps == _INF:  # no shadows
+        return -_INF, _INF
     alpha_f = float(alpha)
     tol = eps + alpha_f * _ULP2
     return alpha_f - tol, alpha_f + tol
@@ -74,7 +79,8 @@ class Budgets:
     __slots__ = ("class_of", "numer", "level", "mult", "den", "shadow", "eps", "slope", "num", "classes")
 
     def __init__(self, class_of: list[int], values: Sequence[Any], num: Callable[..., Any], purchases: int,
-                 slopes: list[Any]) -> None:
+                 slopes: list[Any], largest: Any) -> None:
+        """``largest``: a bound on every budget and price of the run (floats need it below 2**1000)."""
         self.num = num
         self.class_of = class_of
         self.den = 1
@@ -83,8 +89,11 @@ class Budgets:
         self.numer = [v.numerator * (self.den // v.denominator) for v in values]
         self.level = [0] * len(values)
         self.mult = [1]
-        self.shadow = [float(v) for v in values]
-        self.eps = max(self.shadow, default=0.0) * (purchases + 1) * 2.0**-50
+        if largest < _FLOAT_SAFE:
+            self.shadow = [float(v) for v in values]
+            self.eps = max(self.shadow, default=0.0) * (purchases + 1) * 2.0**-50
+        else:
+            self.shadow, self.eps = [0.0] * len(values), _INF
         self.slope = slopes
         #: the classes of each project's supporters at its last evaluation (class 0 aside)
         self.classes: dict[int, list[int]] = {}
@@ -201,7 +210,8 @@ class MesEngine(ApprovalGroups):
 
     def _evaluate(self, p: int, class_of: list[int], class_value: list[Any]) -> tuple[Any, int] | None:
         """:meth:`_evaluate_budgets` for classes given as a list of exact budgets."""
-        return self._evaluate_budgets(p, Budgets(class_of, class_value, self.num, len(class_value), []))
+        largest = max([self.cost_scaled[p], *class_value])
+        return self._evaluate_budgets(p, Budgets(class_of, class_value, self.num, len(class_value), [], largest))
 
     def _evaluate_budgets(self, p: int, budgets: Budgets) -> tuple[Any, int] | None:
         """(α, weight of supporters who pay all they have) for p, or None when they cannot afford it.
@@ -220,9 +230,7 @@ class MesEngine(ApprovalGroups):
         alpha = num(cost, left)
         rich, paid, poor = counts, 0, 0
         while True:
-            alpha_f = float(alpha)  # :func:`_bounds`, inline
-            tol = eps + alpha_f * _ULP2
-            lo, hi = alpha_f - tol, alpha_f + tol
+            lo, hi = _bounds(alpha, eps)
             short = [c for c in rich if shadow[c] < hi and (shadow[c] < lo or value_of(c) < alpha)]
             if not short:
                 return alpha, poor
@@ -252,9 +260,7 @@ class MesEngine(ApprovalGroups):
         rich, paid, paid_slope, poor = counts, 0, ExactSum(), 0
         poor_classes: list[int] = []
         while True:
-            alpha_f = float(alpha)  # :func:`_bounds`, inline
-            tol = eps + alpha_f * _ULP2
-            lo, hi = alpha_f - tol, alpha_f + tol
+            lo, hi = _bounds(alpha, eps)
             short = [c for c in rich if shadow[c] < hi and (shadow[c] < lo or value_of(c) < alpha)]
             if not short:
                 break
@@ -296,7 +302,8 @@ class MesEngine(ApprovalGroups):
         num, m = self.num, len(self.candidates)
         class_of = [1] * len(self.group_weight)
         # class 0: nothing left; class 1: the starting budget
-        budgets = Budgets(class_of, [num(0), num(per_voter_scaled)], num, m, [0, 1])
+        budgets = Budgets(class_of, [num(0), num(per_voter_scaled)], num, m, [0, 1],
+                          max(per_voter_scaled, max(self.cost_scaled, default=0)))
         fresh = [True] * m
         version = [0] * m
         alpha_now: list[Any] = [None] * m
@@ -395,10 +402,10 @@ class MesEngine(ApprovalGroups):
         With ``alpha_slope`` (tracking), returns True if a class pays exactly its budget while its
         budget rises with b at another rate than α (at a higher b it would keep a remainder)."""
         price = budgets.admit(alpha)  # α over den, like every budget from here on
-        class_of, numer, level, mult, shadow = budgets.class_of, budgets.numer, budgets.level, budgets.mult, budgets.shadow
-        class_slope, here = budgets.slope, len(mult) - 1
+        class_of, numer, level, mult = budgets.class_of, budgets.numer, budgets.level, budgets.mult
+        shadow, class_slope, here = budgets.shadow, budgets.slope, len(mult) - 1
         lo = _bounds(alpha, budgets.eps)[0]
-        alpha_f = float(alpha)
+        alpha_f = float(alpha) if lo != -_INF else 0.0
         moved: dict[int, int] = {0: 0}
         exact_spend = False
         # p's supporters are in the classes its last evaluation counted (a supporter changes class
