@@ -68,6 +68,7 @@ _sha256 = hashlib.sha256
 LEDGER_LOCK_ID = int.from_bytes(b"fcledger", "big")
 MAX_KEY_LENGTH = 255
 _BIGINT_MAX = 2**63 - 1
+_KINDS = frozenset(TRANSACTION_KINDS)
 
 _tx = LedgerTransaction.__table__
 _posting = LedgerPosting.__table__
@@ -441,12 +442,11 @@ def post(
 
     Flushes (writes header, postings, seal in the caller's transaction); never commits.
     """
-    return _post(session, circle_id=circle_id, kind=kind, idempotency_key=idempotency_key, legs=legs, now=now,
-                 effective_on=effective_on, memo=memo, actor_id=actor_id, reverses_id=reverses_id,
-                 external_source=external_source, external_id=external_id, checked_reversal_seq=None)
+    return _post(session, circle_id, kind, idempotency_key, legs, now, effective_on, memo, actor_id, reverses_id,
+                 external_source, external_id, None)
 
 
-def _post(session: Session, *, circle_id: int | None, kind: str, idempotency_key: str, legs: Sequence[Leg],
+def _post(session: Session, circle_id: int | None, kind: str, idempotency_key: str, legs: Sequence[Leg],
           now: dt.datetime, effective_on: dt.date | None, memo: str, actor_id: int | None, reverses_id: int | None,
           external_source: str | None, external_id: str | None, checked_reversal_seq: int | None) -> Posted:
     """``post()``; ``checked_reversal_seq`` is the seq of ``reverses_id`` when ``reverse()`` already
@@ -455,7 +455,7 @@ def _post(session: Session, *, circle_id: int | None, kind: str, idempotency_key
         raise ValidationError("now must be timezone-aware")
     if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValidationError(f"idempotency key must be 1–{MAX_KEY_LENGTH} characters")
-    if kind not in TRANSACTION_KINDS:
+    if kind not in _KINDS:
         raise ValidationError(f"unknown transaction kind {kind!r}")
     if (kind == "reversal") != (reverses_id is not None):
         raise ValidationError("a reversal (and only a reversal) names the transaction it reverses")
@@ -465,8 +465,8 @@ def _post(session: Session, *, circle_id: int | None, kind: str, idempotency_key
     keys = [leg.account_key for leg in legs]
     if len(set(keys)) != len(keys):
         raise ValidationError("each account may appear once per transaction: combine the legs")
-    sums: dict[str, int] = {}
     triples = []
+    sums: dict[str, int] = {}
     for leg in legs:
         amount = leg.amount
         if amount.__class__ is not Money and not isinstance(amount, Money):
@@ -476,10 +476,11 @@ def _post(session: Session, *, circle_id: int | None, kind: str, idempotency_key
             raise ValidationError(f"zero leg on {leg.account_key}")
         if minor > _BIGINT_MAX or minor < -_BIGINT_MAX:
             raise ValidationError(f"leg on {leg.account_key} is out of range")
-        sums[amount.currency] = sums.get(amount.currency, 0) + minor
-        triples.append((leg.account_key, amount.currency, minor))
-    unbalanced = {c: s for c, s in sums.items() if s != 0}
-    if unbalanced:
+        currency = amount.currency
+        sums[currency] = sums.get(currency, 0) + minor
+        triples.append((leg.account_key, currency, minor))
+    if any(sums.values()):
+        unbalanced = {c: s for c, s in sums.items() if s != 0}
         text = ", ".join(f"{format_money(s, c)}" for c, s in sorted(unbalanced.items()))
         raise ValidationError(f"legs do not sum to zero per currency (off by {text})")
 
@@ -586,7 +587,9 @@ def _post_locked(session: Session, raw: _Raw, header: tuple[Any, ...], legs: Seq
     circle_id, idempotency_key, digest, kind = header[0], header[1], header[2], header[3]
     reverses_id = header[7]
     try:
-        accounts = load_accounts(session, keys)
+        accounts = info.get(_CACHE)
+        if accounts is None or not accounts.keys() >= set(keys):  # all known: the cache itself, no copy
+            accounts = load_accounts(session, keys)
         _check_accounts(accounts, legs, circle_id)
         reverses_seq = checked_reversal_seq
         if reverses_id is not None and reverses_seq is None:
@@ -616,7 +619,7 @@ def _post_locked(session: Session, raw: _Raw, header: tuple[Any, ...], legs: Seq
             return replay
         tx_id = cursor.lastrowid
         params[::5] = [tx_id] * len(legs)
-        cursor.execute(_insert_postings_sql(len(legs)), params)
+        cursor.execute(_INSERT_POSTINGS.get(len(legs)) or _insert_postings_sql(len(legs)), params)
         digest_hash = _sha256((tip_hash or b"") + canonical_bytes_fast(
             seq, _encode_str(idempotency_key), _encode_str(kind), effective_iso, reverses_seq, posting_json)).digest()
         cursor.execute(_SQL_INSERT_SEAL, (seq, tx_id, tip_hash, digest_hash, ENCODING_VERSION, header[5]))
@@ -789,10 +792,8 @@ def reverse(session: Session, transaction_id: int, *, now: dt.datetime, actor_id
     if original_seq is None:
         raise RuleViolation(f"ledger transaction #{transaction_id} is not sealed")
     legs = [Leg(k, Money(-a, c)) for k, c, a in postings]
-    return _post(session, circle_id=circle_id, kind="reversal", idempotency_key=f"reversal:{transaction_id}",
-                 legs=legs, now=now, effective_on=effective_on, memo=memo or f"reversal of #{transaction_id}",
-                 actor_id=actor_id, reverses_id=transaction_id, external_source=None, external_id=None,
-                 checked_reversal_seq=int(original_seq))
+    return _post(session, circle_id, "reversal", f"reversal:{transaction_id}", legs, now, effective_on,
+                 memo or f"reversal of #{transaction_id}", actor_id, transaction_id, None, None, int(original_seq))
 
 
 _SQL_REVERSAL_TARGET = (
