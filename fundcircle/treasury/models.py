@@ -78,9 +78,9 @@ class TreasuryAccount(Base):
 class PayoutRecord(Base):
     """fundcircle's record of the Open Collective expense that pays one award.
 
-    The row is written before OC is called (the local intent) and serialises payouts per award
-    (unique ``award_id``); ``award_ref`` is what goes into the expense's ``reference`` and
-    ``customData`` so a lookup can always find it again.
+    The row is written and claimed before OC is called (the local intent) and serialises payouts
+    per award (unique ``award_id``, the claim); ``award_ref`` is what goes into the expense's
+    ``reference`` and ``customData`` so a lookup can always find it again.
     """
 
     __tablename__ = "treasury_payouts"
@@ -111,6 +111,12 @@ class PayoutRecord(Base):
     oc_created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     oc_paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: set while a request asks OC to create the expense (migration 0011): the row is committed with
+    #: the claim before OC is called with no transaction open, so a fresh claim turns a second
+    #: request away; a stale one (a crash between the steps) may be taken over. NULL when unclaimed.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: the claiming request's random token: its own claim is the one it records and releases
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class ImportRun(Base):

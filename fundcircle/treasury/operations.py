@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,10 @@ from fundcircle.auth.models import User
 from fundcircle.circles.models import Circle
 from fundcircle.errors import NotFound, RuleViolation, ValidationError
 from fundcircle.integrations.opencollective import (
+    CLOSED_STATUSES,
+    CreateOutcome,
     GrantRequest,
+    OCAmbiguous,
     OCExpense,
     OCTransaction,
     OpenCollectiveClient,
@@ -132,16 +136,52 @@ def _apply_expense(payout: PayoutRecord, expense: OCExpense, client: OpenCollect
     payout.checked_at, payout.last_error = now, ""
 
 
+#: how long a claim on a payout row keeps other requests out: far longer than the client can spend
+#: on one create (4 attempts of 15 s, backoff and lookups); an older claim is a crash's leftover
+CLAIM_TTL = dt.timedelta(minutes=5)
+
+
+def _has_live_expense(payout: PayoutRecord) -> bool:
+    return bool(payout.oc_public_id) and payout.oc_status not in CLOSED_STATUSES
+
+
+@dataclass(frozen=True)
+class PayoutClaim:
+    """What step 1 hands to steps 2 and 3: plain values, so calling OC needs no session."""
+
+    payout_id: int
+    token: str
+    circle_id: int
+    award_id: int
+    grant: GrantRequest
+
+
 def create_payout(session: Session, circle: Circle, award: Award, *, actor: User | None,
                   client: OpenCollectiveClient, now: dt.datetime) -> PayoutRecord:
     """Create the award's GRANT expense in Open Collective (or invite the payee by email to submit
-    payout details), never twice.
+    payout details), never twice: :func:`claim_payout`, :func:`send_payout` and
+    :func:`record_payout` (or :func:`record_payout_failure`) in the caller's transaction.
 
-    Writes the local payout row first (unique per award; on PostgreSQL the row is locked, on SQLite
-    the request holds the write lock), then asks the client, which looks the award up in OC before
-    creating and again after any timeout or 5xx. Raises ValidationError (no collective, not
-    earmarked, no payee), RuleViolation (a live expense exists already), OpenCollectiveError
-    subclasses (the payout row keeps ``last_error``). Flushes.
+    For callers that own their transaction (the demo, tests). The web view runs the steps itself and
+    commits after the claim, so no database lock is held while OC answers. Raises what the steps
+    raise; on an OpenCollectiveError the payout row keeps ``last_error``. Flushes.
+    """
+    claim = claim_payout(session, circle, award, actor=actor, now=now)
+    try:
+        outcome = send_payout(client, claim)
+    except OpenCollectiveError as exc:
+        record_payout_failure(session, claim, exc, actor=actor, now=now)
+        raise
+    return record_payout(session, claim, outcome, actor=actor, client=client, now=now)
+
+
+def claim_payout(session: Session, circle: Circle, award: Award, *, actor: User | None,
+                 now: dt.datetime) -> PayoutClaim:
+    """Step 1, local row first: insert or lock the award's payout row and claim it.
+
+    Raises ValidationError (no collective, not earmarked, no payee), RuleViolation (a live expense
+    exists already, or another request holds a fresh claim). Flushes, never commits: the web view
+    commits the claim before calling OC.
     """
     account = _require_account(session, circle)
     if award.earmarked_at is None:
@@ -149,10 +189,17 @@ def create_payout(session: Session, circle: Circle, award: Award, *, actor: User
     proposal = session.get(Proposal, award.proposal_id)
     if proposal is None:  # pragma: no cover - foreign key
         raise NotFound("the award's proposal does not exist")
+    payee_slug = proposal.payee_oc_slug if proposal.payee_kind == "opencollective" and proposal.payee_oc_slug else None
+    invite = proposal.payee_email if proposal.payee_kind == "email" and proposal.payee_email else None
+    if payee_slug is None and invite is None:
+        raise ValidationError(f"“{proposal.title}” names no payee: add an Open Collective handle or an email")
+    busy = (f"A payout for “{proposal.title}” is being created by someone else right now; "
+            f"reload the page to see it.")
     payout = session.scalar(sa.select(PayoutRecord).where(PayoutRecord.award_id == award.id).with_for_update())
-    if payout is not None and payout.oc_public_id and payout.oc_status not in ("REJECTED", "CANCELED", "SPAM",
-                                                                              "INVITE_DECLINED"):
+    if payout is not None and _has_live_expense(payout):
         raise RuleViolation(f"“{proposal.title}” already has an Open Collective expense ({payout.oc_public_id})")
+    if payout is not None and payout.claimed_at is not None and now - payout.claimed_at < CLAIM_TTL:
+        raise RuleViolation(busy)  # another request is asking OC now (OC has no idempotency keys)
     if payout is None:
         payout = PayoutRecord(circle_id=circle.id, award_id=award.id, award_ref=award_ref(circle.id, award.id),
                               oc_account_slug=account.oc_account_slug, requested_at=now,
@@ -162,34 +209,79 @@ def create_payout(session: Session, circle: Circle, award: Award, *, actor: User
                 session.add(payout)
                 session.flush()  # the local intent (on PostgreSQL: the unique award row) before calling OC
         except IntegrityError:
-            # another request inserted the award's row first and held it until its OC call ended
-            raise RuleViolation(f"A payout for “{proposal.title}” is being created by someone else right now; "
-                                f"reload the page to see it.") from None
-    payee_slug = proposal.payee_oc_slug if proposal.payee_kind == "opencollective" and proposal.payee_oc_slug else None
-    invite = proposal.payee_email if proposal.payee_kind == "email" and proposal.payee_email else None
-    if payee_slug is None and invite is None:
-        raise ValidationError(f"“{proposal.title}” names no payee: add an Open Collective handle or an email")
+            # another request inserted the award's row first (and claimed it)
+            raise RuleViolation(busy) from None
+    # a stale claim is taken over: its request died between the steps, and the client's lookup
+    # finds any expense it created
+    token = secrets.token_hex(16)
+    payout.claimed_at, payout.claim_token = now, token
+    session.flush()
     grant = GrantRequest(
         account_slug=account.oc_account_slug, award_ref=payout.award_ref,
         custom_data=award_custom_data(award, circle.id),
         description=f"Grant: {proposal.title}"[:255], amount_minor=award.amount_minor, currency=award.currency,
         payee_slug=payee_slug, invite_email=invite, invite_name=proposal.title,
         long_description=f"Awarded by {circle.name} in round #{award.round_id} (fundcircle award {award.id}).")
-    try:
-        outcome = client.create_grant_expense(grant)
-    except OpenCollectiveError as exc:
-        payout.last_error, payout.checked_at = exc.user_message, now
-        audit(session, actor=actor, action="treasury.payout.failed", circle_id=circle.id, obj=payout,
-              details={"award_id": award.id, "error": exc.user_message, "code": exc.code})
+    return PayoutClaim(payout_id=payout.id, token=token, circle_id=circle.id, award_id=award.id,
+                       grant=grant)
+
+
+def send_payout(client: OpenCollectiveClient, claim: PayoutClaim) -> CreateOutcome:
+    """Step 2, no database: ask OC for the award's expense. The client looks the award up before
+    creating and again after any timeout or 5xx, so a retry never creates a second one. Raises
+    OpenCollectiveError subclasses."""
+    return client.create_grant_expense(claim.grant)
+
+
+def _claimed_row(session: Session, claim: PayoutClaim) -> tuple[PayoutRecord, bool]:
+    """The payout row, locked, and whether the claim on it is still ``claim``'s (a request that
+    outlived CLAIM_TTL may have been taken over)."""
+    payout = session.scalar(sa.select(PayoutRecord).where(PayoutRecord.id == claim.payout_id).with_for_update())
+    if payout is None:  # pragma: no cover - payout rows are never deleted
+        raise NotFound("the award's payout record does not exist")
+    ours = payout.claim_token == claim.token
+    if ours:
+        payout.claimed_at, payout.claim_token = None, None
+    return payout, ours
+
+
+def record_payout(session: Session, claim: PayoutClaim, outcome: CreateOutcome, *, actor: User | None,
+                  client: OpenCollectiveClient, now: dt.datetime) -> PayoutRecord:
+    """Step 3: store OC's expense on the payout row, release the claim, audit.
+
+    Raises OCAmbiguous when, after a takeover, the row already records another live expense (OC
+    then holds two for this award: a person has to decide). Flushes, never commits.
+    """
+    payout, ours = _claimed_row(session, claim)
+    expense = outcome.expense
+    if not ours and _has_live_expense(payout) and payout.oc_public_id != expense.public_id:
+        payout.last_error = (f"Open Collective holds two expenses for this award ({payout.oc_public_id} and "
+                             f"{expense.public_id}): cancel one of them in Open Collective.")
+        payout.checked_at = now
+        audit(session, actor=actor, action="treasury.payout.failed", circle_id=claim.circle_id, obj=payout,
+              details={"award_id": claim.award_id, "error": payout.last_error, "code": "AMBIGUOUS"})
         session.flush()
-        raise
-    _apply_expense(payout, outcome.expense, client, now)
-    payout.invited_email = invite or ""
+        raise OCAmbiguous(payout.last_error)
+    _apply_expense(payout, expense, client, now)
+    payout.invited_email = claim.grant.invite_email or ""
     payout.requested_at, payout.requested_by_id = now, actor.id if actor else None
-    audit(session, actor=actor, action="treasury.payout.create", circle_id=circle.id, obj=payout,
-          details={"award_id": award.id, "oc_expense": outcome.expense.public_id, "created": outcome.created,
-                   "amount_minor": award.amount_minor, "currency": award.currency,
-                   "invited": bool(invite)})
+    audit(session, actor=actor, action="treasury.payout.create", circle_id=claim.circle_id, obj=payout,
+          details={"award_id": claim.award_id, "oc_expense": expense.public_id, "created": outcome.created,
+                   "amount_minor": claim.grant.amount_minor, "currency": claim.grant.currency,
+                   "invited": bool(claim.grant.invite_email)})
+    session.flush()
+    return payout
+
+
+def record_payout_failure(session: Session, claim: PayoutClaim, error: OpenCollectiveError, *,
+                          actor: User | None, now: dt.datetime) -> PayoutRecord:
+    """Step 3 when OC failed: keep the failure on the payout row (unless another request has taken
+    the row over meanwhile), release the claim, audit. Flushes, never commits."""
+    payout, ours = _claimed_row(session, claim)
+    if ours:
+        payout.last_error, payout.checked_at = error.user_message, now
+    audit(session, actor=actor, action="treasury.payout.failed", circle_id=claim.circle_id, obj=payout,
+          details={"award_id": claim.award_id, "error": error.user_message, "code": error.code})
     session.flush()
     return payout
 

@@ -11,7 +11,7 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from fundcircle.auth.permissions import require, require_user
 from fundcircle.circles import queries as circle_queries
 from fundcircle.circles.models import Circle
-from fundcircle.db import utcnow
+from fundcircle.db import begin_write, utcnow
 from fundcircle.errors import FundcircleError, NotFound, ValidationError
 from fundcircle.extensions import db
 from fundcircle.integrations.opencollective import OpenCollectiveError
@@ -100,13 +100,28 @@ def create_payout(slug: str, award_id: int):  # type: ignore[no-untyped-def]
     award = _award(circle, award_id)
     if not ActionForm().validate_on_submit():
         return _page(circle, status=400, error="The form expired; please try again.")
+    client = _client()
     try:
-        payout = operations.create_payout(db.session, circle, award, actor=user, client=_client(), now=utcnow())
-    except OpenCollectiveError as err:
-        # keep the recorded failure (committed with the redirect); nothing was created twice
-        return _back(circle, f"Open Collective: {err.user_message}", "error")
+        claim = operations.claim_payout(db.session, circle, award, actor=user, now=utcnow())
     except FundcircleError as err:
         return _page(circle, status=err.http_status, error=err.user_message)
+    # The claimed row first, committed, then OC with no transaction open: on SQLite a write
+    # transaction holds the database's only write lock (every vote, comment and webhook waits) while
+    # OC answers, which takes many seconds when the client retries. The claim keeps a second
+    # treasurer out meanwhile (OC has no idempotency keys).
+    db.session.commit()
+    try:
+        outcome = operations.send_payout(client, claim)
+    except OpenCollectiveError as err:
+        begin_write(db.session)
+        operations.record_payout_failure(db.session, claim, err, actor=user, now=utcnow())
+        # the recorded failure is committed with the redirect; nothing was created twice
+        return _back(circle, f"Open Collective: {err.user_message}", "error")
+    begin_write(db.session)
+    try:
+        payout = operations.record_payout(db.session, claim, outcome, actor=user, client=client, now=utcnow())
+    except OpenCollectiveError as err:
+        return _back(circle, f"Open Collective: {err.user_message}", "error")
     verb = "invited the payee on" if payout.invited_email else "created the expense in"
     return _back(circle, f"Payout for “{award.proposal.title}”: {verb} Open Collective ({payout.oc_public_id}).")
 
