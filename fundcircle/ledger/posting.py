@@ -260,13 +260,14 @@ class _Raw:
     statements run on the same connection and inside the same transaction as the session.
     """
 
-    __slots__ = ("driver", "cursor", "pg", "binds")
+    __slots__ = ("driver", "cursor", "pg", "binds", "_client")
 
     def __init__(self, conn: sa.Connection, driver: Any) -> None:
         dialect = conn.dialect
         self.pg = dialect.name == "postgresql"
         self.driver = driver
         self.cursor = driver.cursor()
+        self._client: Any = None
         binds = _BINDS.get(dialect.name)
         if binds is None:
             binds = _BINDS[dialect.name] = _Binds(dialect)
@@ -290,6 +291,14 @@ class _Raw:
 
     def many(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
         self.cursor.executemany(self.sql(text), rows)
+
+    def client(self) -> Any:
+        """PostgreSQL: a client-side-binding cursor, so several statements travel in one message."""
+        if self._client is None:
+            import psycopg
+
+            self._client = psycopg.ClientCursor(self.driver)
+        return self._client
 
 
 _RAW = "fundcircle.ledger.raw"
@@ -490,14 +499,20 @@ def _post(session: Session, circle_id: int | None, kind: str, idempotency_key: s
                                  circle_id=circle_id, reverses_id=reverses_id)
 
     _flush_pending(session)
-    raw = _raw(acquire_writer_lock(session))
+    if _dialect_name(session) == "postgresql":
+        # the advisory lock, when not held yet, travels with the first read (one round trip less)
+        raw = _raw(session.connection())
+        lock_with_read = not _lock_held(session)
+    else:
+        raw = _raw(acquire_writer_lock(session))
+        lock_with_read = False
     binds = raw.binds
     header = (circle_id, idempotency_key, digest, kind, binds.date(effective_on), binds.ts(now), memo, reverses_id,
               external_source, external_id, actor_id)
     if raw.pg:
         return _post_locked_pg(session, raw, header=header, legs=legs, keys=keys, triples=triples,
                                posting_json=posting_json, effective_iso=effective_iso,
-                               checked_reversal_seq=checked_reversal_seq)
+                               checked_reversal_seq=checked_reversal_seq, lock_with_read=lock_with_read)
     return _post_locked(session, raw, header, legs, keys, triples, posting_json, effective_iso, checked_reversal_seq)
 
 
@@ -662,22 +677,31 @@ _SQL_READ_PG = (
 
 def _post_locked_pg(session: Session, raw: _Raw, *, header: tuple[Any, ...], legs: Sequence[Leg], keys: list[str],
                     triples: list[tuple[str, str, int]], posting_json: list[str], effective_iso: str,
-                    checked_reversal_seq: int | None) -> Posted:
+                    checked_reversal_seq: int | None, lock_with_read: bool) -> Posted:
     """PostgreSQL: two network round trips under the writer lock instead of five.
 
-    One statement reads the tip, the key's transaction and the running balances; one multi-statement
-    query (client-side binding, so several statements travel in one message) writes header,
-    postings and seal, the postings and seal naming the header through ``currval`` of its id
-    sequence (this session's own last id, so no other writer can interfere).
+    One statement reads the tip, the key's transaction and the running balances (preceded, in the
+    same message, by the advisory lock when ``lock_with_read``: in READ COMMITTED each statement
+    reads from its own snapshot, taken once the lock is held); one multi-statement query
+    (client-side binding, so several statements travel in one message) writes header, postings and
+    seal, the postings and seal naming the header through ``currval`` of its id sequence (this
+    session's own last id, so no other writer can interfere).
     """
     circle_id, idempotency_key, digest, kind = header[0], header[1], header[2], header[3]
     reverses_id = header[7]
     accounts = load_accounts(session, keys)
     known = [accounts[k].id for k in keys if k in accounts]
     balance_cols = "".join(f", {_SQL_BALANCE_OF.replace('?', '%s')}" for _ in known)
-    cursor = raw.cursor
-    cursor.execute(_SQL_READ_PG.format(balances=balance_cols), (*known, idempotency_key))
-    row = cursor.fetchone()
+    read = _SQL_READ_PG.format(balances=balance_cols)
+    if lock_with_read:
+        client = raw.client()
+        client.execute(f"SELECT pg_advisory_xact_lock({LEDGER_LOCK_ID}); {read}", (*known, idempotency_key))
+        client.nextset()  # past the lock's result
+        row = client.fetchone()
+        session.info[_LOCK_HELD] = session.get_nested_transaction() or session.get_transaction()
+    else:
+        raw.cursor.execute(read, (*known, idempotency_key))
+        row = raw.cursor.fetchone()
     tip_seq, tip_hash, found = row[0], row[1], row[2:6]
     if found[0] is not None:  # replay or conflict first, whatever else changed since
         return _replay(found, idempotency_key, digest)
@@ -698,12 +722,9 @@ def _post_locked_pg(session: Session, raw: _Raw, *, header: tuple[Any, ...], leg
     for i in range(0, len(rows), 5):
         params += rows[i + 1:i + 5]
     params.extend((seq, prev_hash, digest_hash, ENCODING_VERSION, header[5]))
-    writer = _pg_client_cursor(cursor.connection)
-    try:
-        writer.execute(sql, params)
-        inserted = writer.fetchone()  # the first statement's result: the header's id
-    finally:
-        writer.close()
+    writer = raw.client()
+    writer.execute(sql, params)
+    inserted = writer.fetchone()  # the first statement's result: the header's id
     if inserted is None:  # pragma: no cover - the key was looked up under the lock
         raise LedgerIntegrityError(f"idempotency key {idempotency_key!r} appeared under the writer lock")
     return Posted(inserted[0], seq, digest_hash.hex(), idempotency_key, replayed=False)
@@ -717,21 +738,12 @@ def _read_many(raw: _Raw, statements: list[tuple[str, tuple[Any, ...]]]) -> list
             raw.cursor.execute(sql, params)
             results.append(raw.cursor.fetchall())
         return results
-    cursor = _pg_client_cursor(raw.cursor.connection)
-    try:
-        cursor.execute("; ".join(raw.sql(sql) for sql, _ in statements), [p for _, ps in statements for p in ps])
-        results = [cursor.fetchall()]
-        while cursor.nextset():
-            results.append(cursor.fetchall())
-    finally:
-        cursor.close()
+    cursor = raw.client()
+    cursor.execute("; ".join(raw.sql(sql) for sql, _ in statements), [p for _, ps in statements for p in ps])
+    results = [cursor.fetchall()]
+    while cursor.nextset():
+        results.append(cursor.fetchall())
     return results
-
-
-def _pg_client_cursor(connection: Any) -> Any:
-    import psycopg
-
-    return psycopg.ClientCursor(connection)
 
 
 def _check_reversal(session: Session, reverses_id: int, triples: list[tuple[str, str, int]]) -> int:
