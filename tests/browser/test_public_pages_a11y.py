@@ -120,6 +120,10 @@ def test_every_public_page_passes_axe_on_desktop_and_phone(live_server: str, bro
                 # readable on a phone: nothing forces the page itself to scroll sideways
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= PHONE["width"], f"{name}: page is {width}px wide on a 375px phone"
+                # the ledger's rows stack into labelled cards there instead of scrolling sideways
+                for table in page.locator("table.stack-on-phone").all():
+                    inner, outer = table.evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+                    assert inner <= outer, f"{name}: the ledger table is {inner}px wide in a {outer}px column"
             screenshot(page, f"public-{name}-{label}")
 
 

@@ -18,6 +18,9 @@ from fundcircle.rounds.models import Round
 
 SLUG = "riverside-commons"
 
+#: a ledger row's sequence number (cells carry role and data-label attributes for the phone layout)
+ROW_SEQ = r"<tr[^>]*>\s*<td [^>]*class=\"num\"[^>]*>(\d+)</td>"
+
 
 def _plain(html: str) -> str:
     html = re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
@@ -74,11 +77,11 @@ def test_ledger_lists_every_transaction_with_running_balances_and_the_head(clien
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     text = _plain(html)
-    rows = re.findall(r"<tr>\s*<td class=\"num\">(\d+)</td>", html)
+    rows = re.findall(ROW_SEQ, html)
     assert [int(r) for r in rows] == list(range(head.seq, 0, -1))  # newest first, all of them
     # the newest row's running balances are today's balances
-    first = html[html.index("<tbody>"):].split("</tr>")[0]
-    cells = re.findall(r'<td class="num">([^<]+)</td>', first)
+    first = html[html.index("<tbody"):].split("</tr>")[0]
+    cells = re.findall(r'<td [^>]*class="num"[^>]*>([^<]+)</td>', first)
     assert cells[-2] == f"{balances.pot_available_minor / 100:,.2f}"
     assert cells[-1] == f"{balances.earmarked_minor / 100:,.2f}"
     assert f"Transaction #{head.seq} , hash {head.hash_hex}" in text
@@ -92,18 +95,18 @@ def test_ledger_lists_every_transaction_with_running_balances_and_the_head(clien
 def test_ledger_filters_by_kind_round_and_dates(client, session, demo) -> None:  # type: ignore[no-untyped-def]
     autumn = demo["rounds"]["Autumn 2026"]
     html = client.text(f"/c/{SLUG}/ledger?kind=award")
-    kinds = re.findall(r"<td><strong>([^<]+)</strong>", html)
+    kinds = re.findall(r"<td[^>]*><strong>([^<]+)</strong>", html)
     assert kinds and set(kinds) == {"Award"}
     assert "matching the filters" in html
     by_round = client.text(f"/c/{SLUG}/ledger?round={autumn.id}")
-    round_kinds = set(re.findall(r"<td><strong>([^<]+)</strong>", by_round))
+    round_kinds = set(re.findall(r"<td[^>]*><strong>([^<]+)</strong>", by_round))
     assert "Award" in round_kinds and round_kinds <= {"Award", "Payout", "Reversal"}
     assert f'<option value="{autumn.id}" selected>' in by_round
     today = utcnow().date()
     recent = client.text(f"/c/{SLUG}/ledger?from={(today - dt.timedelta(days=35)).isoformat()}&to={today}")
-    dates = re.findall(r"<td>(\d{1,2} \w{3} \d{4})</td>", recent)
+    dates = re.findall(r"<td[^>]*>(\d{1,2} \w{3} \d{4})</td>", recent)
     assert dates and all(dt.datetime.strptime(d, "%d %b %Y").date() >= today - dt.timedelta(days=35) for d in dates)
-    everything = re.findall(r"<td>(\d{1,2} \w{3} \d{4})</td>", client.text(f"/c/{SLUG}/ledger"))
+    everything = re.findall(r"<td[^>]*>(\d{1,2} \w{3} \d{4})</td>", client.text(f"/c/{SLUG}/ledger"))
     assert len(dates) < len(everything)
     none = client.text(f"/c/{SLUG}/ledger?from=2000-01-01&to=2000-01-02")
     assert "No transaction matches these filters." in none
@@ -113,8 +116,8 @@ def test_ledger_paginates_and_clamps_a_page_past_the_end(client, session, demo) 
     head = ledger.head(session)
     first = client.text(f"/c/{SLUG}/ledger?per_page=5")
     second = client.text(f"/c/{SLUG}/ledger?per_page=5&page=2")
-    seqs1 = [int(s) for s in re.findall(r"<tr>\s*<td class=\"num\">(\d+)</td>", first)]
-    seqs2 = [int(s) for s in re.findall(r"<tr>\s*<td class=\"num\">(\d+)</td>", second)]
+    seqs1 = [int(s) for s in re.findall(ROW_SEQ, first)]
+    seqs2 = [int(s) for s in re.findall(ROW_SEQ, second)]
     assert seqs1 == list(range(head.seq, head.seq - 5, -1)) and seqs2 and max(seqs2) == head.seq - 5
     assert 'rel="next"' in first and "page=2" in first and "per_page=5" in first
     assert 'rel="prev"' in second
