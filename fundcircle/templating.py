@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from markupsafe import Markup, escape
 
 from fundcircle.db import utcnow
@@ -29,6 +30,17 @@ def paragraphs(text: str | None) -> Markup:
     return Markup("".join(f"<p>{escape(b).replace(chr(10), Markup('<br>'))}</p>" for b in blocks))
 
 
+def oc_link(stored_url: str | None) -> str:
+    """A stored Open Collective page address on today's OC site: the demo's fake OC listens on a new
+    port at each start, and a deployment may move from the fake to opencollective.com, so only the
+    path of what was stored is kept (``/<collective>/expenses/<id>``)."""
+    if not stored_url:
+        return ""
+    path = urlsplit(stored_url).path
+    base = (current_app.config.get("OPENCOLLECTIVE_WEBSITE_URL") or "https://opencollective.com").rstrip("/")
+    return f"{base}{path}" if path.startswith("/") else ""
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         money=lambda minor, currency: format_money(int(minor), currency),
@@ -36,6 +48,7 @@ def init_app(app: Flask) -> None:
         datetime=fmt_datetime,
         date=fmt_date,
         paragraphs=paragraphs,
+        oc_link=oc_link,
     )
     app.jinja_env.globals.update(now=utcnow)
 
