@@ -167,12 +167,14 @@ def current_report(session: Session, circle_id: int, *, transactions: list[OCTra
                      ledger_facts(session, circle_id), rows, account_slug=account.oc_account_slug if account else None)
 
 
-def award_statuses(session: Session, circle_id: int) -> list[AwardStatus]:
-    """Every award of the circle (with an amount) and its state; see AwardState."""
+def award_statuses(session: Session, circle_id: int, *, report: Report | None = None) -> list[AwardStatus]:
+    """Every award of the circle (with an amount) and its state; see AwardState. ``report``: the
+    circle's full current report when the caller already built it (the treasurer's dashboard)."""
     payouts = payout_facts_of_circle(session, circle_id)
-    # award states depend only on expense-linked rows (the public pages call this on every view)
-    report = current_report(session, circle_id,
-                            transactions=stored_transactions(session, circle_id, expense_rows_only=True))
+    if report is None:
+        # award states depend only on expense-linked rows (the public pages call this on every view)
+        report = current_report(session, circle_id,
+                                transactions=stored_transactions(session, circle_id, expense_rows_only=True))
     out = []
     for line in report.awards:
         f = line.facts

@@ -49,15 +49,15 @@ def _client() -> operations.OpenCollectiveClient:
 def _page(circle: Circle, *, status: int = 200, error: str = "", **forms: Any):  # type: ignore[no-untyped-def]
     now = utcnow()
     account = queries.treasury_account(db.session, circle.id)
-    statuses = queries.award_statuses(db.session, circle.id)
+    report = queries.current_report(db.session, circle.id)  # once: the award states come from it too
+    statuses = queries.award_statuses(db.session, circle.id, report=report)
     ages = {s.award_id: (now - s.decided_at).days if s.decided_at else None for s in statuses}
     payouts = queries.payouts_of_circle(db.session, circle.id)
     account_form = forms.get("account_form") or AccountForm(
         data={"oc_account_slug": account.oc_account_slug if account else ""})
     return render_template(
         "treasury/dashboard.html", circle=circle, account=account, statuses=statuses, ages=ages, payouts=payouts,
-        balances=circle_balances(db.session, circle.id, circle.currency), report=queries.current_report(
-            db.session, circle.id), proposals=queries.open_proposals(db.session, circle.id),
+        balances=circle_balances(db.session, circle.id, circle.currency), report=report, proposals=queries.open_proposals(db.session, circle.id),
         imports=queries.recent_imports(db.session, circle.id),
         ledger_payouts=queries.ledger_payout_transactions(db.session, circle.id), error=error,
         account_form=account_form, action_form=ActionForm(), csv_form=forms.get("csv_form") or CsvImportForm(),
