@@ -15,6 +15,7 @@ from fundcircle.db import utcnow
 from fundcircle.extensions import db
 from fundcircle.integrations.fakes.stripe import card_fee_minor
 from tests.support import factories as f
+from tests.support.locks import take_sqlite_write_lock_at_once
 from tests.support.stripe_fake import stripe_world
 from tests.support.web import WebClient, csrf_from
 
@@ -273,14 +274,7 @@ def test_no_write_is_held_open_while_stripe_answers(world) -> None:  # type: ign
             with db.engine.connect() as conn:  # another connection, as another request would have
                 seen["intent_committed"] = conn.execute(sa.select(ContributionIntent.status).where(
                     ContributionIntent.public_id == kwargs["client_reference_id"])).scalar()
-            if db.engine.dialect.name == "sqlite":
-                raw = db.engine.raw_connection()
-                try:
-                    raw.driver_connection.execute("PRAGMA busy_timeout = 200")  # fail fast, not after 15 s
-                    raw.driver_connection.execute("BEGIN IMMEDIATE")  # "database is locked" if a writer holds it
-                    raw.driver_connection.execute("ROLLBACK")
-                finally:
-                    raw.close()
+            take_sqlite_write_lock_at_once(db.engine)
             seen["other_writer_went_ahead"] = True
             return real.create_checkout_session(**kwargs)
 

@@ -27,6 +27,7 @@ from fundcircle.treasury import operations as ops
 from fundcircle.treasury import queries
 from fundcircle.treasury.models import PayoutRecord
 from tests.fixtures.opencollective.world import NOW, OC_SLUG, build_world, client_for, start_fake
+from tests.support.locks import take_sqlite_write_lock_at_once
 from tests.support.web import WebClient
 
 SECRET_RE = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
@@ -94,14 +95,7 @@ def test_no_write_is_held_open_while_oc_answers(app: Any, web: dict[str, Any], f
                     conn.execute(sa.select(table.c.id).where(table.c.award_id == web["award_id"])
                                  .with_for_update(nowait=True))
                     conn.rollback()
-            if db.engine.dialect.name == "sqlite":
-                raw = db.engine.raw_connection()
-                try:
-                    raw.driver_connection.execute("PRAGMA busy_timeout = 200")  # fail fast, not after 15 s
-                    raw.driver_connection.execute("BEGIN IMMEDIATE")  # "database is locked" if a writer holds it
-                    raw.driver_connection.execute("ROLLBACK")
-                finally:
-                    raw.close()
+            take_sqlite_write_lock_at_once(db.engine)
             seen["other_writer_went_ahead"] = True
             return self.real.create_grant_expense(grant)
 
