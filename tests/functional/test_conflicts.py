@@ -113,7 +113,7 @@ def test_disclosure_is_published_and_the_member_still_votes(app, coi: dict) -> N
         # A discloser's comments carry the note, so readers weigh them knowingly.
         mina.post(f"{coi['page']}/comments", {"body": "I know this group well.", "kind": "comment"},
                   form_page=coi["page"])
-        assert "declared an interest" in WebClient(app).text(coi["page"])
+        assert ">declared a conflict<" in WebClient(app).text(coi["page"])
     with freeze_time(VOTING):
         receipt = cast(app, MEMBER, coi["round_id"], {coi["theirs"]}, VOTING)
         assert receipt.ballot_id > 0
