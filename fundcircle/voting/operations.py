@@ -160,17 +160,21 @@ def is_circle_member(session: Session, circle_id: int, user_id: int) -> bool:
         sa.select(m.c.id).where(m.c.circle_id == circle_id, m.c.user_id == user_id)).first() is not None
 
 
-def eligible_proposals(session: Session, round_id: int) -> list[sa.Row[Any]]:
-    """Proposals that can be voted on: submitted (so not withdrawn or draft), not screened out.
+def on_ballot(round_id: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """Where-criteria of the proposals that can be voted on in a round: submitted (so not
+    withdrawn or draft), not screened out. The one definition of "on the ballot"."""
+    return (Proposal.round_id == round_id, Proposal.status == ProposalStatus.SUBMITTED.value,
+            Proposal.screening != Screening.INELIGIBLE.value)
 
-    Rows of (id, title, amount_requested_minor), by id: a core query, because loading ORM
+
+def eligible_proposals(session: Session, round_id: int) -> list[sa.Row[Any]]:
+    """Proposals that can be voted on (:func:`on_ballot`).
+
+    Rows of (id, title, amount_requested_minor), by id: columns only, because loading ORM
     proposals drags in the round, its circle and every membership (the storms measured it)."""
-    p = Proposal.__table__
     return list(session.execute(
-        sa.select(p.c.id, p.c.title, p.c.amount_requested_minor)
-        .where(p.c.round_id == round_id, p.c.status == ProposalStatus.SUBMITTED.value,
-               p.c.screening != Screening.INELIGIBLE.value)
-        .order_by(p.c.id)))
+        sa.select(Proposal.id, Proposal.title, Proposal.amount_requested_minor)
+        .where(*on_ballot(round_id)).order_by(Proposal.id)))
 
 
 def recused_proposal_ids(session: Session, round_id: int, user_id: int) -> set[int]:

@@ -27,7 +27,7 @@ from fundcircle.db import utcnow
 from fundcircle.errors import FundcircleError, RuleViolation
 from fundcircle.extensions import db
 from fundcircle.notifications.operations import queue_mail
-from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
+from fundcircle.proposals.models import Proposal
 from fundcircle.rounds import permissions as round_permissions
 from fundcircle.rounds import queries as round_queries
 from fundcircle.rounds.models import Phase, Round
@@ -87,10 +87,8 @@ def _ballot_rules(round_: Round, params: dict[str, Any]) -> BallotRules:
 
 
 def _ballot_proposals(round_: Round) -> list[Proposal]:
-    """Proposals on the ballot: submitted, not screened out (as ``ops.eligible_proposals``)."""
-    return list(db.session.scalars(
-        sa.select(Proposal).where(Proposal.round_id == round_.id, Proposal.status == ProposalStatus.SUBMITTED.value,
-                                  Proposal.screening != Screening.INELIGIBLE.value).order_by(Proposal.id)))
+    """Proposals on the ballot (:func:`ops.on_ballot`), as ORM objects for the ballot page."""
+    return list(db.session.scalars(sa.select(Proposal).where(*ops.on_ballot(round_.id)).order_by(Proposal.id)))
 
 
 def _recusals(round_: Round, user: User, proposals: list[Proposal]) -> dict[int, str]:
