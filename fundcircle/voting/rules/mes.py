@@ -16,7 +16,8 @@ or summing budgets needs no gcd, and a float *shadow* of each budget settles mos
 by a proven margin (the exact comparison decides the rest); prices are re-evaluated lazily (ρ only
 rises within a run, so the last ρ is a lower bound). Add1 does not compute the steps that a run
 proves cannot change anything (its *horizon*, :meth:`MesEngine.run`): they are counted, and the
-kept run is moved to its budget exactly. Every decision stays exact.
+kept run is moved to its budget exactly; a step it does compute starts from the last purchase the
+previous run proves unchanged there (:class:`Snapshot`). Every decision stays exact.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import reduce
-from operator import or_
+from itertools import repeat
+from operator import add, mul, or_
 from typing import Any
 
 from fundcircle.errors import ValidationError
@@ -84,8 +86,8 @@ class Budgets:
         self.num = num
         self.class_of = class_of
         self.den = 1
-        for v in values:
-            self.den = self.den * num(v.denominator, self.den).numerator  # lcm
+        for d in {v.denominator for v in values}:
+            self.den = self.den * num(d, self.den).numerator  # lcm
         self.numer = [v.numerator * (self.den // v.denominator) for v in values]
         self.level = [0] * len(values)
         self.mult = [1]
@@ -97,6 +99,39 @@ class Budgets:
         self.slope = slopes
         #: the classes of each project's supporters at its last evaluation (class 0 aside)
         self.classes: dict[int, list[int]] = {}
+
+    @classmethod
+    def moved(cls, old: Budgets, classes: int, class_of: list[int], delta: int, purchases: int) -> Budgets:
+        """``old``'s first ``classes`` classes, each budget v moved to v + slope·delta (a resumed run,
+        :meth:`MesEngine.run`). Integers over one new common denominator, like every budget here (a
+        rational per class would cost a gcd of long numbers each), and one C loop per list: the
+        classes share a few dozen rates, so each rate's move is computed once.
+
+        Shadows move too: old shadow + float(slope·delta), two more roundings of amounts at most the
+        largest budget V. So ``eps`` is old ``eps`` (every error the old shadows can have) plus a
+        fresh (4m + 4)·2**-52·V for those roundings and the purchases still to come (converting
+        each exact budget anew costs more than the rest of the move)."""
+        num, old_den = old.num, old.den
+        slopes = old.slope[:classes]
+        by_slope = {slope: slope * delta for slope in set(slopes) if slope}
+        den = old_den
+        for d in {shift.denominator for shift in by_slope.values()}:
+            den = den * num(d, den).numerator  # lcm
+        grow = den // old_den
+        added = {slope: shift.numerator * (den // shift.denominator) for slope, shift in by_slope.items()}
+        to_den = [m * grow for m in old.mult]  # a numerator at level l, times this, is over den
+        numer = list(map(add, map(mul, old.numer[:classes], map(to_den.__getitem__, old.level[:classes])),
+                         map(added.get, slopes, repeat(0))))
+        self = cls.__new__(cls)
+        self.num, self.class_of, self.den, self.numer, self.slope, self.classes = num, class_of, den, numer, slopes, {}
+        self.level, self.mult = [0] * classes, [1]
+        if old.eps != _INF:
+            moves = {slope: float(shift) for slope, shift in by_slope.items()}
+            self.shadow = list(map(add, old.shadow[:classes], map(moves.get, slopes, repeat(0.0))))
+            self.eps = old.eps + max(self.shadow, default=0.0) * (purchases + 1) * 2.0**-50
+        else:
+            self.shadow, self.eps = [0.0] * classes, _INF
+        return self
 
     def value(self, c: int) -> Any:
         return self.num(self.numer[c] * self.mult[self.level[c]], self.den)
@@ -134,6 +169,8 @@ class RunResult:
     #: 0 when not measured or not beyond one step
     horizon: Any = 0
     budgets: Budgets | None = None
+    #: where a later run may resume (:class:`Snapshot`), earliest purchase first
+    snapshots: list[Snapshot] = field(default_factory=list)
 
     def same_for_steps(self, step: int) -> int:
         """How many further budget steps certainly buy exactly the same sequence: k·step < horizon."""
@@ -144,6 +181,37 @@ class RunResult:
     def value(self, c: int) -> Any:
         """Class c's budget at the end of the run."""
         return self.class_value[c] if self.budgets is None else self.budgets.value(c)  # type: ignore[index]
+
+
+@dataclass
+class Snapshot:
+    """A tracked run just after its first ``purchases`` purchases: what its loop needs to go on from
+    there, at its own b (``base``) with the rate of every amount, so that a run at any b' in
+    [base, ``until``) can start from it moved exactly instead of from scratch (every decision up to
+    here holds below ``until``; None = no limit). The prefix lists and ``budgets`` are the run's own,
+    append-only lists (only their first entries count; a class's exact value never changes), so a
+    snapshot copies only what the loop changes in place."""
+
+    base: int
+    until: Any
+    purchases: int
+    bought: list[int]
+    alpha: list[Any]
+    alpha_slope: list[Any]
+    poor_weight: list[int]
+    cost_minor: int
+    budgets: Budgets
+    classes: int
+    class_of: list[int]
+    evaluated: dict[int, list[int]]
+    done: list[bool]
+    fresh: list[bool]
+    version: list[int]
+    alpha_now: list[Any]
+    alpha_rate: list[Any]
+    poor_now: list[int]
+    key_now: list[Any]
+    key_rate: list[Any]
 
 
 class MesEngine(ApprovalGroups):
@@ -287,7 +355,8 @@ class MesEngine(ApprovalGroups):
                     headroom = room
         return alpha, poor, alpha_slope, headroom
 
-    def run(self, per_voter_scaled: int, step: int | None = None) -> RunResult:
+    def run(self, per_voter_scaled: int, step: int | None = None,
+            resume: Sequence[Snapshot] | None = None) -> RunResult:
         """One MES run where every voter starts with ``per_voter_scaled`` (scaled money).
 
         With ``step``, the run also measures its ``horizon``: every amount in a run is an affine
@@ -298,43 +367,61 @@ class MesEngine(ApprovalGroups):
         purchase against the price bound of every project still in play, and a budget that is spent
         exactly. Below the horizon MES buys the same projects in the same order, with the same poor
         voters, so Add1 need not run those steps. Tracking stops once the horizon is within one step.
+
+        While it tracks, the run also keeps a :class:`Snapshot` after each purchase. With ``resume``
+        (an earlier run's snapshots; None = keep none), the run starts from the latest one still
+        valid at this b: the purchases before it are the same here, so only the rest is computed.
         """
         num, m = self.num, len(self.candidates)
-        class_of = [1] * len(self.group_weight)
-        # class 0: nothing left; class 1: the starting budget
-        budgets = Budgets(class_of, [num(0), num(per_voter_scaled)], num, m, [0, 1],
-                          max(per_voter_scaled, max(self.cost_scaled, default=0)))
-        fresh = [True] * m
-        version = [0] * m
-        alpha_now: list[Any] = [None] * m
-        alpha_rate: list[Any] = [0] * m
-        poor_now = [0] * m
-        key_now: list[Any] = [None] * m
-        key_rate: list[Any] = [0] * m
-        track = step is not None
-        horizon: Any = None
-        heap: list[tuple] = []
-        done = [False] * m
         cost_scaled, weight = self.cost_scaled, self.weight
-        if self._opening is None:  # the equal shares and their prices do not depend on b
-            shares = [num(cost_scaled[p], weight[p]) for p in range(m)]
-            self._opening = (shares, sorted((self._price(p, shares[p]), self.tie[p], p, 0) for p in range(m)))
-        shares, opening = self._opening
-        for p in range(m):
-            if weight[p] * per_voter_scaled >= cost_scaled[p]:
-                alpha_now[p] = shares[p]
-            else:
-                done[p] = True
-                if track:  # becomes affordable when weight · b reaches the cost
-                    room = num(cost_scaled[p] - weight[p] * per_voter_scaled, weight[p])
-                    if horizon is None or room < horizon:
-                        horizon = room
-        heap = [entry for entry in opening if not done[entry[2]]]  # sorted, so already a heap
-        for entry in heap:
-            key_now[entry[2]] = entry[0]
-        if track and horizon is not None and horizon <= step:
-            track = False
-        result = RunResult([], [], [], [], 0, class_of, None, [], budgets.slope, budgets=budgets)
+        largest = max(per_voter_scaled, max(cost_scaled, default=0))
+        track, keep = step is not None, resume is not None
+        horizon: Any = None
+        start = None
+        for i in range(len(resume or ()) - 1, -1, -1):
+            snap = resume[i]  # type: ignore[index]
+            if snap.base <= per_voter_scaled and (snap.until is None or per_voter_scaled < snap.until):
+                start = snap
+                break
+        if start is not None:
+            delta = per_voter_scaled - start.base
+            (class_of, budgets, done, fresh, version, alpha_now, alpha_rate, poor_now, key_now, key_rate,
+             heap, result) = self._resumed(start, delta, largest)
+            result.snapshots = list(resume[:i + 1])  # type: ignore[index]
+            horizon = None if start.until is None else start.until - per_voter_scaled
+            track = track and (horizon is None or horizon > step)
+        else:
+            class_of = [1] * len(self.group_weight)
+            # class 0: nothing left; class 1: the starting budget
+            budgets = Budgets(class_of, [num(0), num(per_voter_scaled)], num, m, [0, 1], largest)
+            fresh = [True] * m
+            version = [0] * m
+            alpha_now: list[Any] = [None] * m
+            alpha_rate: list[Any] = [0] * m
+            poor_now = [0] * m
+            key_now: list[Any] = [None] * m
+            key_rate: list[Any] = [0] * m
+            done = [False] * m
+            if self._opening is None:  # the equal shares and their prices do not depend on b
+                shares = [num(cost_scaled[p], weight[p]) for p in range(m)]
+                self._opening = (shares, sorted((self._price(p, shares[p]), self.tie[p], p, 0) for p in range(m)))
+            shares, opening = self._opening
+            for p in range(m):
+                if weight[p] * per_voter_scaled >= cost_scaled[p]:
+                    alpha_now[p] = shares[p]
+                else:
+                    done[p] = True
+                    if track:  # becomes affordable when weight · b reaches the cost
+                        room = num(cost_scaled[p] - weight[p] * per_voter_scaled, weight[p])
+                        if horizon is None or room < horizon:
+                            horizon = room
+            heap = [entry for entry in opening if not done[entry[2]]]  # sorted, so already a heap
+            for entry in heap:
+                key_now[entry[2]] = entry[0]
+            if track and horizon is not None and horizon <= step:
+                track = False
+            result = RunResult([], [], [], [], 0, class_of, None, [], budgets.slope, budgets=budgets)
+        snapshots = result.snapshots
         while heap:
             _, tie, p, ver = heapq.heappop(heap)
             if done[p] or ver != version[p]:
@@ -384,8 +471,51 @@ class MesEngine(ApprovalGroups):
             result.cost_minor += self.cost_minor[p]
             for q in self.neighbours(p):
                 fresh[q] = False
+            if track and keep:
+                until = None if horizon is None else per_voter_scaled + horizon
+                if snapshots and snapshots[-1].until == until:
+                    snapshots.pop()  # this one is valid as long, and further on
+                snapshots.append(Snapshot(
+                    per_voter_scaled, until, len(result.bought), result.bought, result.alpha, result.alpha_slope,
+                    result.poor_weight, result.cost_minor, budgets, len(budgets.numer), class_of[:],
+                    dict(budgets.classes), done[:], fresh[:], version[:], alpha_now[:], alpha_rate[:], poor_now[:],
+                    key_now[:], key_rate[:]))
         result.horizon = horizon if step is not None and track else 0
         return result
+
+    def _resumed(self, snap: Snapshot, delta: int, largest: Any) -> tuple:
+        """The run state of ``snap`` moved to b = snap.base + delta, exactly: below ``snap.until`` every
+        decision so far is the same, and every amount is affine in b, so each class budget and each α
+        and price bound moves by its rate times delta (a project never re-evaluated has rate 0: its
+        equal share cost/weight does not depend on b). A stale project's moved bound is its price at
+        its last evaluation, at this b: still a lower bound, as a run from scratch would have it."""
+        class_of = snap.class_of[:]
+        budgets = Budgets.moved(snap.budgets, snap.classes, class_of, delta, len(self.candidates))
+        if largest >= _FLOAT_SAFE:  # amounts past float range: no shadows
+            budgets.shadow, budgets.eps = [0.0] * snap.classes, _INF
+        budgets.classes = dict(snap.evaluated)
+        done, fresh, version, poor_now = snap.done[:], snap.fresh[:], snap.version[:], snap.poor_now[:]
+        alpha_now, alpha_rate = snap.alpha_now[:], snap.alpha_rate[:]
+        key_now, key_rate = snap.key_now[:], snap.key_rate[:]
+        # every project still in play has one current heap entry (its key): the heap is rebuilt from them
+        heap = []
+        tie = self.tie
+        for q in range(len(done)):
+            if done[q]:
+                continue
+            if alpha_rate[q]:
+                alpha_now[q] += alpha_rate[q] * delta
+            if key_rate[q]:
+                key_now[q] += key_rate[q] * delta
+            heap.append((key_now[q], tie[q], q, version[q]))
+        heapq.heapify(heap)
+        j = snap.purchases
+        bought = snap.bought[:j]
+        alpha = [a + r * delta if r else a for a, r in zip(snap.alpha[:j], snap.alpha_slope)]
+        result = RunResult(bought, alpha, [self._price(p, a) for p, a in zip(bought, alpha)], snap.poor_weight[:j],
+                           snap.cost_minor, class_of, None, snap.alpha_slope[:j], budgets.slope, budgets=budgets)
+        return (class_of, budgets, done, fresh, version, alpha_now, alpha_rate, poor_now, key_now, key_rate, heap,
+                result)
 
     def shifted(self, result: RunResult, delta: int) -> RunResult:
         """``result`` as the run at b + delta gives it, for 0 <= delta < result.horizon: the same
@@ -395,7 +525,8 @@ class MesEngine(ApprovalGroups):
             list(result.bought), alpha, [self._price(p, a) for p, a in zip(result.bought, alpha)],
             list(result.poor_weight), result.cost_minor, result.class_of,
             [result.value(c) + s * delta for c, s in enumerate(result.class_slope)], list(result.alpha_slope),
-            list(result.class_slope), None if result.horizon is None else result.horizon - delta)
+            list(result.class_slope), None if result.horizon is None else result.horizon - delta,
+            snapshots=result.snapshots)
 
     def _buy(self, p: int, alpha: Any, budgets: Budgets, alpha_slope: Any) -> bool:
         """Each supporter pays min(budget, α); voters in one class stay together in a new class.
@@ -449,7 +580,8 @@ class Completion:
     overspend_minor: int | None
 
 
-def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scaled: int, mode: str) -> Completion:
+def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scaled: int, mode: str,
+             resume: bool = True) -> Completion:
     """§3.2: ``none`` = one run; ``add1`` = raise b by step until the NEXT run would overspend (the
     official elections); ``add1-exhaustive`` = pabutools' early stop at the first exhaustive outcome.
 
@@ -458,10 +590,15 @@ def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scale
     kept at the end is the last computed one moved to its per-voter budget (:meth:`MesEngine.shifted`).
     Measuring a horizon costs a little, so after two measured runs in a row that could skip nothing
     only every fourth run measures it, until one can skip again (which runs measure changes only
-    how much is computed, never the outcome)."""
+    how much is computed, never the outcome).
+
+    With ``resume`` (False only to test that it changes nothing), a computed step starts from the
+    last purchase of the previous run that is provably the same at its b (:class:`Snapshot`), and
+    every run measures (its snapshots pay for the measuring even when it can skip no step)."""
     tracked = step_scaled if mode != "none" else None
+    snapshots = [] if resume and tracked is not None else None
     per_voter = start_scaled
-    current = engine.run(per_voter, tracked)
+    current = engine.run(per_voter, tracked, snapshots)
     runs, fruitless = 1, 0
     everything = len(engine.candidates)
     while mode != "none" and len(current.bought) < everything:
@@ -476,8 +613,8 @@ def complete(engine: MesEngine, budget_minor: int, start_scaled: int, step_scale
             runs += same
             continue
         fruitless = fruitless + 1 if tracked is not None and current.horizon == 0 else 0
-        measure = tracked if fruitless < 2 or runs % 4 == 0 else None
-        following = engine.run(per_voter + step_scaled, measure)
+        measure = tracked if snapshots is not None or fruitless < 2 or runs % 4 == 0 else None
+        following = engine.run(per_voter + step_scaled, measure, None if snapshots is None else current.snapshots)
         runs += 1
         if following.cost_minor > budget_minor:
             return Completion(current, per_voter, runs, following.cost_minor)
