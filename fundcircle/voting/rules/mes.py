@@ -23,7 +23,7 @@ previous run proves unchanged there (:class:`Snapshot`). Every decision stays ex
 from __future__ import annotations
 
 import heapq
-from collections import _count_elements  # type: ignore[attr-defined]  # Counter's C counting loop
+from collections import Counter, _count_elements  # type: ignore[attr-defined]  # Counter's C counting loop
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -749,7 +749,7 @@ class MethodOfEqualShares(Rule):
         bought = []
         for p, alpha, rho, poor in zip(result.bought, result.alpha, result.rho, result.poor_weight):
             pid = engine.candidates[p].id
-            alpha_minor = to_fraction(alpha) / scale
+            alpha_minor = to_fraction(alpha / scale)  # divided in the engine's type (mpq: no Python gcd)
             text = (f"Funded: {plural_thousands(votes[pid], 'voter')} approved it; each paid at most "
                     f"{format_units(alpha_minor, unit)}")
             text += f" ({poor:,} of them paid all they had left)." if poor else "."
@@ -761,7 +761,7 @@ class MethodOfEqualShares(Rule):
             if p in chosen:
                 continue
             pid = engine.candidates[p].id
-            money = to_fraction(engine.supporters_money(p, result)) / scale
+            money = to_fraction(engine.supporters_money(p, result) / scale)
             trace.append(TraceStep(
                 "skip", f"Not funded: its {plural_thousands(votes[pid], 'supporter')} had only "
                 f"{format_units(money, unit)} "
@@ -793,13 +793,17 @@ class MethodOfEqualShares(Rule):
         greedy_ids = set(free) | {p.id for p in greedy}
         mes_ids = set(funded)
         prefer_mes = prefer_greedy = 0
-        for ballot in ballots:
-            s_mes = len(ballot.value & mes_ids)
-            s_greedy = len(ballot.value & greedy_ids)
+        # identical ballots prefer alike: one comparison per distinct approval set, weighted by its count
+        groups = screening.groups if screening.groups else Counter(ballot.value for ballot in ballots)
+        for value, count in groups.items():
+            s_mes = len(value & mes_ids)
+            s_greedy = len(value & greedy_ids)
             if params["comparison"] == "exclusion":
                 s_mes, s_greedy = int(s_mes > 0), int(s_greedy > 0)
-            prefer_mes += s_mes > s_greedy
-            prefer_greedy += s_greedy > s_mes
+            if s_mes > s_greedy:
+                prefer_mes += count
+            elif s_greedy > s_mes:
+                prefer_greedy += count
         summary.update(prefer_mes=prefer_mes, prefer_greedy=prefer_greedy)
         if prefer_greedy > prefer_mes:
             trace.append(TraceStep("info", f"Comparison: {prefer_greedy:,} voters prefer the most-votes-first "
