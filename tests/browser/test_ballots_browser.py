@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import follow_sign_in_mail, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -30,12 +30,7 @@ def _voting_round(app, rule_id: str, params: dict, slug: str = "vote-circle") ->
 
 def _sign_in(page, base: str, email: str, next_path: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(base + next_path)  # anonymous: sent to sign in, and back afterwards
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_role("button", name="E-mail me a sign-in link").click()
-    page.get_by_role("link", name="dev outbox", exact=True).click()
-    page.get_by_role("link", name="Your fundcircle sign-in link").first.click()
-    page.locator("a[href*='/signin/link/']").first.click()
-    page.get_by_role("button", name="Sign in").click()
+    follow_sign_in_mail(page, email)
 
 
 def test_quadratic_counter_updates_live(app, live_server: str, browser_page) -> None:  # type: ignore[no-untyped-def]

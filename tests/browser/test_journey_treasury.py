@@ -14,7 +14,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import follow_sign_in_mail, screenshot
 from tests.browser.live_demo import LiveDemo, live_demo  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
@@ -115,12 +115,7 @@ def test_contribute_then_pay_an_award_and_see_it_reconciled(live_demo: LiveDemo,
 
     # -- the treasurer signs in (mail link from the dev outbox) and passes the second factor --------
     page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("E-mail address").fill(TREASURER)
-    page.get_by_role("button", name="E-mail me a sign-in link").click()
-    page.get_by_role("link", name="dev outbox", exact=True).click()
-    page.get_by_role("link", name="Your fundcircle sign-in link").first.click()
-    page.locator("a[href*='/signin/link/']").first.click()
-    page.get_by_role("button", name="Sign in").click()
+    follow_sign_in_mail(page, TREASURER)
     expect(page.get_by_text("You are signed in.")).to_be_visible()
     # back on the page where "Sign in" was clicked (the ledger), as a member now
     expect(page.get_by_role("heading", name="Ledger: Riverside Commons Fund")).to_be_visible()
