@@ -4,12 +4,14 @@ fake Open Collective started by the same function ``up`` uses (so webhooks trave
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+
+from tests.support.live_server import HOST, serve
 
 
 @dataclass(frozen=True)
@@ -22,25 +24,16 @@ class LiveDemo:
 
 @pytest.fixture
 def live_demo(app) -> Iterator[LiveDemo]:  # type: ignore[no-untyped-def]
-    from werkzeug.serving import make_server
-
     from fundcircle.cli import _seed_demo, start_offline_fakes
     from fundcircle.treasury.demo import stop_local_fake
 
     assert _seed_demo(app), "the test database already had a circle"
-    host = "127.0.0.1"
-    # bind first: the fakes must know the app's port for their webhooks
-    server = make_server(host, 0, app, threaded=True)
-    port = server.server_port
-    fake_stripe, fake_oc = start_offline_fakes(app, host, port)
-    assert fake_stripe is not None and fake_oc is not None, "the test app must run without Stripe/OC keys"
-    thread = threading.Thread(target=server.serve_forever, name="live-demo", daemon=True)
-    thread.start()
-    try:
-        yield LiveDemo(app=app, url=f"http://{host}:{port}", fake_stripe=fake_stripe, fake_oc=fake_oc)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-        fake_stripe.stop()
-        stop_local_fake(app)
+    # serve first: the fakes must know the app's port for their webhooks
+    with serve(app, name="live-demo") as url:
+        fake_stripe, fake_oc = start_offline_fakes(app, HOST, urlsplit(url).port)
+        assert fake_stripe is not None and fake_oc is not None, "the test app must run without Stripe/OC keys"
+        try:
+            yield LiveDemo(app=app, url=url, fake_stripe=fake_stripe, fake_oc=fake_oc)
+        finally:
+            fake_stripe.stop()
+            stop_local_fake(app)

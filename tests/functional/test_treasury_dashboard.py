@@ -21,6 +21,7 @@ from fundcircle.integrations.fakes.opencollective import FAKE_TOKEN
 from fundcircle.treasury import queries
 from fundcircle.treasury.models import PayoutRecord, ProposedEntry
 from tests.fixtures.opencollective.world import OC_SLUG, build_world, start_fake
+from tests.support.live_server import serve
 from tests.support.web import WebClient
 
 SECRET_RE = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
@@ -189,22 +190,15 @@ def test_webhook_disabled_without_a_secret(app: Any, world: dict[str, Any]) -> N
 def test_fake_oc_delivers_its_webhook_to_the_app(app: Any, world: dict[str, Any], fake: Any) -> None:
     """End to end over loopback: OC's createWebhook, then an expense activity POSTed (unsigned) to
     the app served by a real HTTP server; the app re-fetches the expense."""
-    import threading
     import time
 
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(app) as base_url:
         client = treasurer_client(app, world)
         page = f"/c/{world['slug']}/treasury"
         client.post(f"{page}/awards/{world['awards'][0]}/payout", {}, form_page=page)
         from tests.fixtures.opencollective.world import client_for
 
-        client_for(fake).create_webhook(OC_SLUG, f"http://127.0.0.1:{server.server_port}/webhooks/opencollective/"
-                                                 f"{WEBHOOK_SECRET}")
+        client_for(fake).create_webhook(OC_SLUG, f"{base_url}/webhooks/opencollective/{WEBHOOK_SECRET}")
         with app.app_context():
             pid = db.session.scalar(sa.select(PayoutRecord.oc_public_id))
         fake.process(pid, "APPROVE")
@@ -215,8 +209,6 @@ def test_fake_oc_delivers_its_webhook_to_the_app(app: Any, world: dict[str, Any]
         assert [d["status"] for d in fake.webhook_deliveries] == [200]
         with app.app_context():
             assert db.session.scalar(sa.select(PayoutRecord.oc_status)) == "APPROVED"
-    finally:
-        server.shutdown()
 
 
 @pytest.mark.parametrize("expense", [{"idV2": "ab\x00c"}, {"publicId": "\x00"}])

@@ -18,22 +18,20 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from fundcircle.db import utcnow
 from fundcircle.extensions import db
 from fundcircle.voting import operations as ops
 from fundcircle.voting.models import RoundResult, StoredBallot
 from tests.support import factories as f
+from tests.support.live_server import serve
 from tests.support.web import TOTP_SECRET_RE
 
 STORM_MEMBERS = 30
@@ -56,19 +54,6 @@ def live_app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     })
     yield app
     db.dispose(app)
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def _csrf(html: str) -> str:
@@ -139,7 +124,7 @@ def test_http_double_submit_storm_stores_one_ballot_per_member(live_app) -> None
     world = _world(live_app, members=STORM_MEMBERS, rule_id="quadratic", rule_params={"credits": "100"})
     p = world["proposal_ids"]
     path = f"/c/{world['slug']}/r/{world['round_id']}/ballot"
-    with serving(live_app) as base:
+    with serve(live_app) as base:
         sessions = {email: sign_in(live_app, base, email) for email in world["members"]}
         try:
             tokens = {email: _csrf(http.get(base + path).text) for email, http in sessions.items()}
@@ -177,7 +162,7 @@ def test_http_close_racing_casts_admits_no_ballot_after_the_close(live_app) -> N
     world = _world(live_app, members=RACE_MEMBERS, rule_id="approval-greedy")
     p = world["proposal_ids"]
     base_path = f"/c/{world['slug']}/r/{world['round_id']}"
-    with serving(live_app) as base:
+    with serve(live_app) as base:
         sessions = {email: sign_in(live_app, base, email) for email in world["members"]}
         facilitator = sign_in(live_app, base, world["facilitator"])
         pass_second_factor(facilitator, base)
