@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,19 +19,13 @@ from fundcircle.extensions import db
 from fundcircle.integrations.fakes.opencollective import FAKE_TOKEN
 from fundcircle.treasury import queries
 from fundcircle.treasury.models import PayoutRecord, ProposedEntry
-from tests.fixtures.opencollective.world import OC_SLUG, build_world, start_fake
+from tests.fixtures.opencollective.world import OC_SLUG, build_world
 from tests.support.live_server import serve
+from tests.support.opencollective import fake  # noqa: F401  (the fixture)
 from tests.support.web import WebClient
 
 SECRET_RE = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
 WEBHOOK_SECRET = "w" * 40
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    server = start_fake()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

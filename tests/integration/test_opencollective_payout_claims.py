@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,19 +25,13 @@ from fundcircle.integrations.fakes.opencollective import FAKE_TOKEN
 from fundcircle.treasury import operations as ops
 from fundcircle.treasury import queries
 from fundcircle.treasury.models import PayoutRecord
-from tests.fixtures.opencollective.world import NOW, OC_SLUG, build_world, client_for, start_fake
+from tests.fixtures.opencollective.world import NOW, OC_SLUG, build_world, client_for
 from tests.support.locks import take_sqlite_write_lock_at_once
+from tests.support.opencollective import fake  # noqa: F401  (the fixture)
 from tests.support.web import WebClient
 
 SECRET_RE = re.compile(r'<code id="totp-secret">([A-Z2-7 ]+)</code>')
 BUSY = "being created by someone else right now"
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    server = start_fake()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

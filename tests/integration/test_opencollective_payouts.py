@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +13,8 @@ from fundcircle.integrations.opencollective import OCTwoFactorRequired, OCUnavai
 from fundcircle.treasury import operations as ops
 from fundcircle.treasury import queries
 from fundcircle.treasury.models import AwardState, PayoutRecord
-from tests.fixtures.opencollective.world import NOW, OC_SLUG, build_world, client_for, start_fake
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    server = start_fake()
-    yield server
-    server.stop()
+from tests.fixtures.opencollective.world import NOW, OC_SLUG, build_world, client_for
+from tests.support.opencollective import fake  # noqa: F401  (the fixture)
 
 
 def test_payout_survives_a_timeout_after_oc_created_it(session: Any, fake: Any) -> None:

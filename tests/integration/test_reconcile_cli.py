@@ -4,7 +4,6 @@ the command builds its own app from the environment, like an operator's shell.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,9 @@ from click.testing import CliRunner
 
 from fundcircle.cli import main
 from fundcircle.integrations.fakes.opencollective import FAKE_TOKEN
-from tests.fixtures.opencollective.world import OC_SLUG, start_fake
+from tests.fixtures.opencollective.world import OC_SLUG
 from tests.integration.test_reconcile_scenario import EXPECTED_FIRST, _scenario
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    server = start_fake()
-    yield server
-    server.stop()
+from tests.support.opencollective import fake  # noqa: F401  (the fixture)
 
 
 @pytest.fixture

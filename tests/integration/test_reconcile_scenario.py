@@ -10,7 +10,6 @@ plus the collective's founding contribution, which nothing in fundcircle explain
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,16 +20,10 @@ from fundcircle.ledger.reconcile.opencollective import reconcile
 from fundcircle.treasury import operations as ops
 from fundcircle.treasury import queries
 from fundcircle.treasury.models import AwardState, ProposalKind
-from tests.fixtures.opencollective.world import NOW, OC_SLUG, World, build_world, client_for, later, start_fake
+from tests.fixtures.opencollective.world import NOW, OC_SLUG, World, build_world, client_for, later
+from tests.support.opencollective import fake  # noqa: F401  (the fixture)
 
 AMOUNTS = [400_00, 500_00, 600_00, 700_00, 800_00, 1_000_00, 300_00, 250_00]
-
-
-@pytest.fixture
-def fake() -> Iterator[Any]:
-    server = start_fake()
-    yield server
-    server.stop()
 
 
 def _scenario(session: Any, fake: Any) -> tuple[World, Any]:
