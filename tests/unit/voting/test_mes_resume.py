@@ -19,9 +19,11 @@ from fundcircle.voting import pabulib
 from fundcircle.voting.base import Ballot, Budget, Proposal
 from fundcircle.voting.registry import get_rule
 from fundcircle.voting.rules import mes
+from tests.support.elections import approval_elections
 
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
+ELECTIONS = approval_elections(max_projects=8, max_cost_minor=80, max_voters=30)
 DATA_DIR = Path(os.environ.get("FUNDCIRCLE_PABULIB_DIR")
                 or Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "pabulib")
 # the three official MES elections (voting-rules.md §3.6) and their parameters
@@ -30,15 +32,6 @@ OFFICIAL_MES = {
     "Poland_Wieliczka_2023_Green_Budget.pb": {"comparison": "satisfaction"},
     "Netherlands_Assen_2024.pb": {},
 }
-
-
-@st.composite
-def elections(draw):
-    ids = [f"p{i}" for i in range(draw(st.integers(1, 8)))]
-    proposals = [Proposal(pid, draw(st.integers(1, 80))) for pid in ids]
-    ballots = [Ballot(str(v), frozenset(draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))))
-               for v in range(draw(st.integers(1, 30)))]
-    return proposals, ballots, draw(st.integers(1, sum(p.cost_minor for p in proposals)))
 
 
 @contextmanager
@@ -85,7 +78,7 @@ def assert_resume_changes_nothing(proposals, ballots, budget: Budget, **params) 
 
 
 @SETTINGS
-@given(elections(), st.sampled_from(["add1", "add1-exhaustive"]), st.sampled_from(["cost", "cardinality"]),
+@given(ELECTIONS, st.sampled_from(["add1", "add1-exhaustive"]), st.sampled_from(["cost", "cardinality"]),
        st.sampled_from([Fraction(1), Fraction(1, 3), Fraction(5, 2)]))
 def test_resumed_add1_runs_tally_as_runs_from_scratch(case, completion, utility, step) -> None:
     proposals, ballots, budget_minor = case

@@ -12,18 +12,11 @@ from hypothesis import strategies as st
 from fundcircle.voting.base import Ballot, Budget, Proposal
 from fundcircle.voting.registry import get_rule
 from fundcircle.voting.rules import mes
+from tests.support.elections import approval_elections
 
 SETTINGS = settings(max_examples=100, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def elections(draw):
-    ids = [f"p{i}" for i in range(draw(st.integers(1, 6)))]
-    proposals = [Proposal(pid, draw(st.integers(1, 60))) for pid in ids]
-    ballots = [Ballot(str(v), frozenset(draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))))
-               for v in range(draw(st.integers(1, 12)))]
-    return proposals, ballots, draw(st.integers(1, sum(p.cost_minor for p in proposals)))
+ELECTIONS = approval_elections(max_projects=6, max_cost_minor=60, max_voters=12)
 
 
 def tally(proposals, ballots, budget_minor, **params):
@@ -33,7 +26,7 @@ def tally(proposals, ballots, budget_minor, **params):
 
 
 @SETTINGS
-@given(elections(), st.sampled_from(["none", "add1", "add1-exhaustive"]), st.sampled_from(["cost", "cardinality"]))
+@given(ELECTIONS, st.sampled_from(["none", "add1", "add1-exhaustive"]), st.sampled_from(["cost", "cardinality"]))
 def test_exact_only_runs_decide_as_runs_with_shadows(case, completion, utility) -> None:
     with_shadows = tally(*case, completion=completion, utility=utility)
     limit, mes._FLOAT_SAFE = mes._FLOAT_SAFE, 0  # every run now counts as past float range
