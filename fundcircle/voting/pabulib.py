@@ -538,7 +538,7 @@ def load(source: str | Path | bytes, name: str | None = None) -> PabulibElection
         meta=dict(pb.meta),
         vote_type=pb.vote_type,
         proposals=proposals,
-        ballots=[_ballot(pb, row) for row in pb.votes],
+        ballots=_ballots(pb),
         budget=Budget(amount_minor=int(budget_units * unit_minor), currency=pb.meta.get("currency", "XXX"),
                       unit_minor=unit_minor),
         selected=selected,
@@ -546,13 +546,21 @@ def load(source: str | Path | bytes, name: str | None = None) -> PabulibElection
     )
 
 
-def _ballot(pb: PbFile, row: Row) -> Ballot:
+def _ballots(pb: PbFile) -> list[Ballot]:
+    # identical approval sets share one frozenset (an election repeats a few sets thousands of times):
+    # grouping identical ballots then compares by identity instead of set by set, and touches less memory
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return [_ballot(pb, row, shared) for row in pb.votes]
+
+
+def _ballot(pb: PbFile, row: Row, shared: dict[frozenset[str], frozenset[str]]) -> Ballot:
     # interned, like the proposals' ids: thousands of ballots then share one string per project, so
     # grouping identical ballots and counting votes compare by identity instead of by characters
     ids = list(map(sys.intern, _split_list(row.fields["vote"])))
     voter = row.fields["voter_id"]
     if pb.vote_type in ("approval", "choose-1"):
-        return Ballot(voter, frozenset(ids))
+        value = frozenset(ids)
+        return Ballot(voter, shared.setdefault(value, value))
     if pb.vote_type == "ordinal":
         return Ballot(voter, tuple(ids))
     points = {pid: int(p) for pid, p in zip(ids, _split_list(row.fields["points"]))}

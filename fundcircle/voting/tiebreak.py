@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from fundcircle.errors import ValidationError
 from fundcircle.voting.base import Proposal
@@ -41,26 +42,35 @@ def tie_key_function(
     """A sort key for proposals: smaller sorts first (wins the tie)."""
     order = parse_tie_order(tie_order)
     votes = votes or {}
+    # the lottery hashes the seed's prefix once; each id then costs a copy and one update
+    prefix = hashlib.sha256(seed.encode("utf-8") + b"\x00")
     lottery_cache: dict[str, int] = {}
 
-    def key(p: Proposal) -> tuple:
-        out: list = []
-        for comp in order:
-            if comp == "cost_asc":
-                out.append(p.cost_minor)
-            elif comp == "cost_desc":
-                out.append(-p.cost_minor)
-            elif comp == "votes_desc":
-                out.append(-votes.get(p.id, 0))
-            elif comp == "votes_asc":
-                out.append(votes.get(p.id, 0))
-            elif comp == "id":
-                out.append(p.id)
-            else:
-                if p.id not in lottery_cache:
-                    lottery_cache[p.id] = lottery_key(seed, p.id)
-                out.append(lottery_cache[p.id])
-        return tuple(out)
+    def lottery(p: Proposal) -> int:
+        found = lottery_cache.get(p.id)
+        if found is None:
+            digest = prefix.copy()
+            digest.update(p.id.encode("utf-8"))
+            found = lottery_cache[p.id] = int.from_bytes(digest.digest(), "big")
+        return found
+
+    component: dict[str, Callable[[Proposal], Any]] = {
+        "cost_asc": lambda p: p.cost_minor,
+        "cost_desc": lambda p: -p.cost_minor,
+        "votes_desc": lambda p: -votes.get(p.id, 0),
+        "votes_asc": lambda p: votes.get(p.id, 0),
+        "id": lambda p: p.id,
+        "lottery": lottery,
+    }
+    parts = [component[comp] for comp in order]
+    if order == ("cost_asc", "votes_desc", "lottery"):  # the default order, without a loop per key
+        get = votes.get
+
+        def key(p: Proposal) -> tuple:
+            return (p.cost_minor, -get(p.id, 0), lottery(p))
+    else:
+        def key(p: Proposal) -> tuple:
+            return tuple([part(p) for part in parts])
 
     return key
 

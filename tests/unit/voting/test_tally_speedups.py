@@ -1,0 +1,64 @@
+"""What the approval tallies' speed-ups rely on, checked directly: ballots loaded from one pabulib
+file share one frozenset per distinct approval set, and the tie keys (with their shortcuts for the
+default order and the seed's hashed prefix) are exactly the declared components and lottery."""
+
+from __future__ import annotations
+
+import itertools
+
+from fundcircle.voting import pabulib
+from fundcircle.voting.base import Proposal
+from fundcircle.voting.tiebreak import TIE_COMPONENTS, lottery_key, tie_key_function
+
+FILE = '''META
+key;value
+description;test
+country;Nowhere
+unit;Town
+instance;2024
+num_projects;3
+num_votes;4
+budget;100
+vote_type;approval
+rule;greedy
+date_begin;01.01.2024
+date_end;2024
+PROJECTS
+project_id;cost;votes
+a;50;3
+b;40;3
+c;70;1
+VOTES
+voter_id;vote
+v1;a,b
+v2;b,a
+v3;a
+v4;b,c
+'''
+
+
+def test_identical_approval_sets_share_one_frozenset() -> None:
+    ballots = pabulib.load(FILE.encode(), "t.pb").ballots
+    assert ballots[0].value == ballots[1].value == frozenset({"a", "b"})
+    assert ballots[0].value is ballots[1].value
+    assert len({id(b.value) for b in ballots}) == 3
+
+
+def _expected_key(order: tuple[str, ...], seed: str, votes: dict[str, int], p: Proposal) -> tuple:
+    value = {"cost_asc": p.cost_minor, "cost_desc": -p.cost_minor, "votes_desc": -votes.get(p.id, 0),
+             "votes_asc": votes.get(p.id, 0), "id": p.id, "lottery": lottery_key(seed, p.id)}
+    return tuple(value[c] for c in order)
+
+
+def test_tie_keys_are_the_declared_components() -> None:
+    proposals = [Proposal(f"p{i}ł", cost) for i, cost in enumerate((5, 3, 5, 0, 3))]
+    votes = {"p0ł": 2, "p1ł": 7, "p3ł": 1}
+    seed = "fundcircle/v1|round=ż|ballots=00"
+    for size in (1, 2, 3):
+        for components in itertools.permutations([c for c in TIE_COMPONENTS if c != "lottery"], size):
+            order = (*components, "lottery")
+            key = tie_key_function(",".join(order), seed, votes)
+            assert [key(p) for p in proposals] == [_expected_key(order, seed, votes, p) for p in proposals]
+    default = tie_key_function("cost_asc,votes_desc,lottery", seed, votes)
+    assert [default(p) for p in proposals] == [
+        _expected_key(("cost_asc", "votes_desc", "lottery"), seed, votes, p) for p in proposals]
