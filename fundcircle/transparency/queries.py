@@ -3,8 +3,10 @@
 Everything here is public by construction: it reads only what the public may see (published
 rounds, submitted proposals' public fields, stored results, sealed ledger transactions by kind,
 amount and account) and never a name, an e-mail, a ballot, a conflict's free-text reason or a
-ledger memo (memos are the treasurer's notes and may name people). Core queries where the ORM
-would drag in relationships the page does not need (a Round loads its circle and every member).
+ledger memo (memos are the treasurer's notes and may name people). A consent round's concern and
+objection reasons are public as the tally's trace holds them: per proposal, with no name. Core
+queries where the ORM would drag in relationships the page does not need (a Round loads its
+circle and every member).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fundcircle.ledger import accounts as chart
 from fundcircle.ledger.models import LedgerAccount, LedgerPosting, LedgerSeal, LedgerTransaction
 from fundcircle.proposals.models import Proposal, ProposalStatus, Screening
 from fundcircle.rounds.models import Phase, Round
+from fundcircle.transparency.consent_reasons import StatedReason, reasons_by_proposal
 from fundcircle.voting.explain import Explanation, explain
 from fundcircle.voting.models import RoundResult
 from fundcircle.voting.registry import UnknownRule, get_rule
@@ -146,6 +149,8 @@ class ProposalResult:
     #: (category label, count), most frequent first
     recusal_categories: tuple[tuple[str, int], ...]
     is_on_ballot: bool = True
+    #: consent rounds: the concerns and objections members raised, with their reasons (no names)
+    stated_reasons: tuple[StatedReason, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ class ResultsView:
     used_minor: int
     params: dict[str, Any]
     excluded_ballots: dict[str, str] = field(default_factory=dict)
+    #: the rule's ballot kind ("approval", "consent", ...; "none" for a rule no longer installed)
+    ballot_kind: str = "none"
 
     @property
     def left_minor(self) -> int:
@@ -227,6 +234,7 @@ def results_view(session: Session, round_: Round) -> ResultsView | None:
         rule_name, rule_description, kind = rule.name, rule.description, rule.ballot_kind.value
     except UnknownRule:  # a plugin rule no longer installed: the stored result still stands
         rule_name, rule_description, kind = result.rule_id, "", "none"
+    stated = reasons_by_proposal(trace) if kind == "consent" else {}
     lines = []
     for r in rows:
         pid = str(r.id)
@@ -241,7 +249,7 @@ def results_view(session: Session, round_: Round) -> ResultsView | None:
         lines.append(ProposalResult(
             id=r.id, title=r.title, summary=r.summary, amount_requested_minor=r.amount_requested_minor,
             score=scores.get(pid), explanation=explanation, recusals=int(log.get("recusals") or 0),
-            recusal_categories=tuple(categories), is_on_ballot=is_on_ballot))
+            recusal_categories=tuple(categories), is_on_ballot=is_on_ballot, stated_reasons=stated.get(pid, ())))
     # funded first in selection order, then the rest by score (highest first), then by id
     lines.sort(key=lambda x: (0, x.explanation.selection_position or 0) if x.explanation.is_funded
                else (1, -(x.score if x.score is not None else -10**18), x.id))
@@ -250,7 +258,8 @@ def results_view(session: Session, round_: Round) -> ResultsView | None:
         round=round_, result=result, rule_name=rule_name, rule_description=rule_description,
         score_label=SCORE_LABELS.get(kind, "Score"), proposals=lines, participation=_participation(result),
         budget_minor=int(outcome.get("budget_minor") or round_.budget_minor), used_minor=used,
-        params=dict(result.params or {}), excluded_ballots=dict(outcome.get("excluded_ballots") or {}))
+        params=dict(result.params or {}), excluded_ballots=dict(outcome.get("excluded_ballots") or {}),
+        ballot_kind=kind)
 
 
 # -- the public ledger ------------------------------------------------------------------------------

@@ -59,6 +59,21 @@ def public_site(app):  # type: ignore[no-untyped-def]
         for member, choice in zip(members, ([a, b], [b, c], [b], [a])):
             vote_ops.cast_ballot(session, round_, member, choice, now - 5 * day)
         vote_ops.close_and_tally(session, round_, now - 1 * day)
+        # a consent round with a concern (a long link, unbroken) and an objection, tallied a day ago
+        consent = create_voting_round(
+            session, slug="consent-circle", members=3, proposals=2, rule_id="consent", budget_minor=2_000_00,
+            max_request_minor=1_000_00, submissions_open_at=now - 30 * day, submissions_close_at=now - 20 * day,
+            deliberation_open_at=now - 18 * day, voting_open_at=now - 10 * day, voting_close_at=now - 2 * day,
+            proposals_at=now - 25 * day, now=now - 40 * day)
+        c1, c2 = consent["proposal_ids"]
+        consent_round = session.get(Round, consent["round_id"])
+        link = "https://example.org/" + "averylongpathsegment" * 12
+        for email, ballot in zip(consent["members"], (
+                {c1: ("concern", f"See {link}"), c2: ("objection", "Nobody is insured for this.")},
+                {c1: "consent", c2: "consent"}, {c1: "consent", c2: ("concern", "The dates may slip.")})):
+            vote_ops.cast_ballot(session, consent_round, session.query(User).filter_by(email=email).one(), ballot,
+                                 now - 5 * day)
+        vote_ops.close_and_tally(session, consent_round, now - 1 * day)
         session.commit()
         spring = session.query(Round).filter(Round.circle_id == demo.id, Round.title.like("Spring%")).one()
         autumn = session.query(Round).filter(Round.circle_id == demo.id, Round.title.like("Autumn%")).one()
@@ -75,6 +90,7 @@ def public_site(app):  # type: ignore[no-untyped-def]
             "circle-tallied": "/c/greens",
             "round-tallied": f"/c/greens/r/{round_.id}",
             "results": f"/c/greens/r/{round_.id}/results",
+            "results-consent": f"/c/consent-circle/r/{consent_round.id}/results",
             "ledger-paid": "/c/greens/ledger?per_page=5",
             "sign-in": "/signin",
             "open-data-circle": f"/c/{demo.slug}/data",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from html import unescape
 
 import pytest
 from freezegun import freeze_time
@@ -143,6 +144,41 @@ def test_results_of_a_quadratic_round(client, session) -> None:  # type: ignore[
     assert "Funded: ranked #1 with 5 votes from 2 members" in funded
     assert "Not funded: ranked #3 with 4 votes from 1 member" in text
     assert "credits=25" in text
+
+
+def test_consent_round_lists_each_concern_and_objection_reason_under_its_proposal(client, session) -> None:  # type: ignore[no-untyped-def]
+    info = create_voting_round(session, slug="consent", members=4, proposals=3, rule_id="consent",
+                               budget_minor=3_000_00, max_request_minor=1_000_00)
+    a, b, c = info["proposal_ids"]
+    m1, m2, m3, m4 = (_user(session, e) for e in info["members"])
+    round_ = _round(session, info["round_id"])
+    high = "Budget looks <b>high</b> & vague"
+    for member, ballot in (
+            (m1, {a: ("concern", high), b: ("objection", "No insurance for the volunteers"), c: "consent"}),
+            (m2, {a: ("concern", high), b: "consent", c: "consent"}),  # the same words, given twice
+            (m3, {a: "consent", b: "consent", c: ("concern", "Opening hours unclear")}),
+            (m4, {a: "consent", b: "consent", c: "consent"})):
+        vote_ops.cast_ballot(session, round_, member, ballot, VOTING_OPENS + DAY)
+    session.commit()
+    _close(session, info["round_id"])
+    with freeze_time(VOTING_CLOSES + DAY):
+        html = client.text(f"/c/consent/r/{info['round_id']}/results")
+
+    def under(proposal_id: int, title: str) -> list[str]:
+        found = re.search(rf'<h3 id="reasons-{proposal_id}">{title}</h3>\s*<ul class="stated-reasons">(.*?)</ul>',
+                          html, flags=re.S)
+        assert found, f"no reasons listed under {title}"
+        return [unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item))).strip()
+                for item in re.findall(r"<li>(.*?)</li>", found.group(1), flags=re.S)]
+
+    assert "Concerns and objections" in _plain(html)
+    assert under(a, "Project A") == ["Concern: " + high] * 2
+    assert under(b, "Project B") == ["Objection (not resolved): No insurance for the volunteers"]
+    assert under(c, "Project C") == ["Concern: Opening hours unclear"]
+    # the reason is text, never markup; and no one is named
+    assert "<b>high</b>" not in html and "Budget looks &lt;b&gt;high&lt;/b&gt; &amp; vague" in html
+    for email in info["members"]:
+        assert email not in html and email.split("@")[0].title() not in html
 
 
 def test_unknown_round_and_unpublished_round_are_404(client, session, approval_round) -> None:  # type: ignore[no-untyped-def]
