@@ -640,6 +640,26 @@ def _exhaustive(engine: MesEngine, result: RunResult, budget_minor: int) -> bool
     return all(engine.cost_minor[p] > left for p in range(len(engine.candidates)) if p not in bought)
 
 
+def _supporters_money(engine: MesEngine, result: RunResult, projects: Sequence[int]) -> list[Any]:
+    """:meth:`MesEngine.supporters_money` of each of ``projects`` (for the trace), in one pass: each
+    group's money is looked up once as an integer over the run's common denominator, and each
+    project's supporters are summed by C loops (counting their classes first costs more)."""
+    budgets = result.budgets
+    if budgets is None or not projects:
+        return [engine.supporters_money(p, result) for p in projects]
+    numer, level, mult = budgets.numer, budgets.level, budgets.mult
+    class_money = list(map(mul, numer, map(mult.__getitem__, level)))
+    group_money = list(map(class_money.__getitem__, result.class_of))
+    money = []
+    for p in projects:
+        total = sum(map(group_money.__getitem__, engine.single_supporters[p]))
+        heavy = engine.heavy_supporters[p]
+        if heavy:
+            total += sum([group_money[g] * weight for g, weight in heavy])
+        money.append(engine.num(total, budgets.den))
+    return money
+
+
 # --- the rule --------------------------------------------------------------------------------
 
 
@@ -769,11 +789,10 @@ class MethodOfEqualShares(Rule):
                                                        "rho": to_fraction(rho), "cost_minor": engine.cost_minor[p]}))
             bought.append((pid, p))
         chosen = set(result.bought)
-        for p in range(len(engine.candidates)):
-            if p in chosen:
-                continue
+        skipped = [p for p in range(len(engine.candidates)) if p not in chosen]
+        for p, left in zip(skipped, _supporters_money(engine, result, skipped)):
             pid = engine.candidates[p].id
-            money = to_fraction(engine.supporters_money(p, result) / scale)
+            money = to_fraction(left / scale)
             trace.append(TraceStep(
                 "skip", f"Not funded: its {plural_thousands(votes[pid], 'supporter')} had only "
                 f"{format_units(money, unit)} "

@@ -1,14 +1,21 @@
 """What the approval tallies' speed-ups rely on, checked directly: ballots loaded from one pabulib
 file share one frozenset per distinct approval set, and the tie keys (with their shortcuts for the
-default order and the seed's hashed prefix) are exactly the declared components and lottery."""
+default order and the seed's hashed prefix) are exactly the declared components and lottery, and
+the mes trace's one-pass money of unfunded projects is the engine's."""
 
 from __future__ import annotations
 
 import itertools
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from fundcircle.voting import pabulib
-from fundcircle.voting.base import Proposal
+from fundcircle.voting.base import Ballot, Budget, Proposal
+from fundcircle.voting.rules._common import approval_ballots, screen
+from fundcircle.voting.rules.mes import MesEngine, MethodOfEqualShares, _supporters_money, complete
 from fundcircle.voting.tiebreak import TIE_COMPONENTS, lottery_key, tie_key_function
+from tests.support.elections import approval_elections
 
 FILE = '''META
 key;value
@@ -62,3 +69,26 @@ def test_tie_keys_are_the_declared_components() -> None:
     default = tie_key_function("cost_asc,votes_desc,lottery", seed, votes)
     assert [default(p) for p in proposals] == [
         _expected_key(("cost_asc", "votes_desc", "lottery"), seed, votes, p) for p in proposals]
+
+
+@settings(max_examples=60, deadline=None)
+@given(approval_elections(max_projects=7, max_cost_minor=40, max_voters=12),
+       st.sampled_from(["none", "add1"]))
+def test_trace_money_of_unfunded_projects_is_each_ones_supporters_money(election, completion) -> None:
+    """The mes trace sums every unfunded project's supporters' money in one pass; each sum must be
+    the engine's own, exactly (ballots repeat, so groups of one ballot and heavier groups both occur)."""
+    proposals, ballots, budget_minor = election
+    ballots = ballots + ballots[: len(ballots) // 2]
+    ballots = [Ballot(str(v), b.value) for v, b in enumerate(ballots)]
+    budget = Budget(budget_minor, "EUR", 1)
+    rule = MethodOfEqualShares()
+    params = rule.resolve_params({"completion": completion})
+    _, groups = approval_ballots(rule, ballots, proposals, budget, params)
+    screening = screen(proposals, ballots, budget, "seed", params["tie_order"], groups)
+    n = screening.n
+    engine = MesEngine(screening.candidates, screening.groups, "cost",
+                       tie_key_function(params["tie_order"], "seed", screening.votes), n)
+    done = complete(engine, budget_minor, budget_minor, n, completion)
+    unfunded = [p for p in range(len(engine.candidates)) if p not in done.result.bought]
+    assert _supporters_money(engine, done.result, unfunded) == [
+        engine.supporters_money(p, done.result) for p in unfunded]
