@@ -18,6 +18,15 @@ Building the N-transaction ledger uses a BULK PATH THAT EXISTS ONLY IN THIS BENC
 computed in Python (same canonical encoding, hashes and running balances as post()) and inserted
 with executemany and synchronous=OFF, with the posting/seal check triggers dropped in this
 throwaway database so the load takes seconds, not minutes. verify() does not rely on triggers.
+
+3. ``--probe-stored-bytes`` (opt-in, after 2): the components of the design "store the canonical
+   bytes on the seal row; verify = chain over the stored bytes + an audit in SQL, on a second
+   connection in a second thread" (issue 4), timed over the same ledger. BENCH-ONLY: a
+   ``canonical`` column is added to ``ledger_seal`` in the throwaway database and filled from the
+   anchor's table, and one probe adds a covering index. Each probe asserts that the clean ledger
+   passes (so the SQL builds exactly the bytes Python hashed). The last line runs the chain and the
+   SQL audit on two threads (sqlite3 releases the GIL while SQLite runs) and reports wall and CPU
+   (CPU = both threads).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import random
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -238,6 +248,104 @@ def bench_verify(path: Path) -> tuple[Clock, int]:
     return clock, report.transactions
 
 
+#: the canonical v1 text of each sealed transaction, built by SQLite's JSON1 from the relational
+#: rows (json_object keeps the argument order, which is the sorted key order; postings ordered by
+#: account key, then currency, then amount, as the canonical encoding sorts them)
+_PROBE_CONTENT = """
+SELECT count(*) FROM ledger_seal s JOIN ledger_transaction t ON t.id = s.transaction_id
+LEFT JOIN ledger_seal r ON r.transaction_id = t.reverses_id
+WHERE CAST(s.canonical AS TEXT) IS NOT json_object(
+  'effective_on', t.effective_on, 'key', t.idempotency_key, 'kind', t.kind,
+  'postings', (SELECT json_group_array(json_array(k, c, m)) FROM (
+      SELECT a.key AS k, p.currency AS c, p.amount_minor AS m FROM ledger_posting p
+      JOIN ledger_account a ON a.id = p.account_id WHERE p.transaction_id = s.transaction_id ORDER BY 1, 2, 3)),
+  'reverses', r.seq, 'seq', s.seq, 'v', 1)"""
+#: >= 2 postings, zero sum, one currency, the account's currency (per transaction)
+_PROBE_SUMS = """
+SELECT count(*) FROM (SELECT count(*) AS n, sum(p.amount_minor) AS total, min(p.currency) AS c1,
+  max(p.currency) AS c2, sum(p.currency IS a.currency) AS same FROM ledger_posting p
+  JOIN ledger_account a ON a.id = p.account_id GROUP BY p.transaction_id)
+WHERE n < 2 OR total <> 0 OR c1 <> c2 OR same <> n"""
+#: every balance_after_minor is the running sum of its account's amounts, in id order
+_PROBE_RUNNING = """
+SELECT count(*) FROM (SELECT balance_after_minor - sum(amount_minor) OVER (PARTITION BY account_id ORDER BY id
+  ROWS UNBOUNDED PRECEDING) AS d FROM ledger_posting INDEXED BY {index}) WHERE d <> 0"""
+_PROBE_COVERING = ("CREATE INDEX bench_ix_posting_running ON ledger_posting "
+                   "(account_id, id, amount_minor, balance_after_minor)")
+
+
+def _probe_chain(path: Path) -> int:
+    """Python: the chain over the stored bytes on the seal row (seq gapless, links, hashes)."""
+    conn = sqlite3.connect(path)
+    sha = hashlib.sha256
+    prev: bytes | None = None
+    expected, bad = 1, 0
+    for seq, prev_hash, stored, canon in conn.execute(
+            "SELECT seq, prev_hash, hash, canonical FROM ledger_seal ORDER BY seq"):
+        if seq != expected or prev_hash != prev or sha((prev_hash or b"") + canon).digest() != stored:
+            bad += 1
+        prev, expected = stored, seq + 1
+    conn.close()
+    return bad
+
+
+def _probe_sql(path: Path, *sqls: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return sum(conn.execute(sql).fetchone()[0] for sql in sqls)
+    finally:
+        conn.close()
+
+
+def _timed(work, *args) -> Clock:  # type: ignore[no-untyped-def]
+    with Clock() as clock:
+        bad = work(*args)
+    assert bad == 0, f"{work.__name__}: {bad} mismatches on a clean ledger"
+    return clock
+
+
+def probe_stored_bytes(path: Path, bare: Clock) -> None:
+    """BENCH-ONLY (module docstring, 3): time each part of the stored-bytes design."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER ledger_seal_no_update")
+    conn.execute("ALTER TABLE ledger_seal ADD COLUMN canonical BLOB")
+    conn.execute("UPDATE ledger_seal SET canonical = (SELECT payload FROM bare_chain b WHERE b.seq = ledger_seal.seq)")
+    conn.close()
+    rows = [
+        ("Python: chain over stored bytes", _timed(_probe_chain, path)),
+        ("SQL: rows = stored bytes (JSON1)", _timed(_probe_sql, path, _PROBE_CONTENT)),
+        ("SQL: count/sum/currency per tx", _timed(_probe_sql, path, _PROBE_SUMS)),
+        ("SQL: running balances (index today)",
+         _timed(_probe_sql, path, _PROBE_RUNNING.format(index="ix_ledger_posting_account_id_id"))),
+    ]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(_PROBE_COVERING)
+    conn.close()
+    running = _PROBE_RUNNING.format(index="bench_ix_posting_running")
+    rows.append(("SQL: running balances (covering idx)", _timed(_probe_sql, path, running)))
+    print("\nstored-bytes design, its parts (BENCH-ONLY probe)  wall clock     CPU time")
+    for label, clock in rows:
+        print(f"  {label:<38} {clock.wall:>9.2f} s   {clock.cpu:>9.2f} s   ratio {clock.wall / bare.wall:.2f}x / "
+              f"{clock.cpu / bare.cpu:.2f}x")
+    needed = rows[0][1].cpu + rows[1][1].cpu + rows[2][1].cpu + rows[4][1].cpu
+    # the bound is in CPU terms on both sides: on a shared machine the wall clock measures the neighbours
+    print(f"  sum of the parts it needs (chain, content, sums, running with the covering index): CPU {needed:.2f} s "
+          f"= {needed / bare.cpu:.2f}x the anchor's CPU;\n  so on 2 idle CPUs, perfectly split, at best "
+          f"{needed / 2:.2f} s = {needed / 2 / bare.cpu:.2f}x the anchor (floors, reversals, order not counted)")
+
+    def audit() -> None:
+        assert _probe_sql(path, _PROBE_CONTENT, _PROBE_SUMS, running) == 0
+
+    with Clock() as both:
+        helper = threading.Thread(target=audit)  # second thread, second connection
+        helper.start()
+        chain_bad = _probe_chain(path)
+        helper.join()
+    assert chain_bad == 0
+    print(f"  2 threads: chain || SQL audit (same)   {both.wall:>9.2f} s   {both.cpu:>9.2f} s   ratio "
+          f"{both.wall / bare.wall:.2f}x / {both.cpu / bare.cpu:.2f}x (CPU of both threads)")
+
+
 def _load() -> str:
     try:
         return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -253,6 +361,8 @@ def main() -> None:
                         "of a fresh SQLite file; verify always runs on SQLite")
     parser.add_argument("--workdir", default=None, help="where to put the SQLite files (default: a temp dir)")
     parser.add_argument("--only", choices=("posts", "verify"), default=None, help="run one of the two benchmarks")
+    parser.add_argument("--probe-stored-bytes", action="store_true",
+                        help="after verify, time the parts of the stored-canonical-bytes design (docstring, 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         workdir = Path(tmp)
@@ -291,6 +401,8 @@ def main() -> None:
                   f"   ratio {took.wall / bare.wall:.2f}x / {took.cpu / bare.cpu:.2f}x")
             print(f"  target <= 2x: wall {'OK' if took.wall <= 2 * bare.wall else 'MISSED'}, "
                   f"CPU {'OK' if took.cpu <= 2 * bare.cpu else 'MISSED'}")
+            if args.probe_stored_bytes:
+                probe_stored_bytes(big, bare)
 
 
 if __name__ == "__main__":
