@@ -63,8 +63,19 @@ class FloatRuns:
         self.cost_f = [float(c) for c in self.cost]
         self.tie: Sequence[Any] = engine.tie
         self.by_cost = engine.utility == "cost"
+        self._masks: list[int | None] = [None] * m
+        self.opening_price = [self._opening_price(p) for p in range(m)]
+        self.opening_alpha = [self.cost_f[p] / self.weight[p] for p in range(m)]
+        self.opening_heap = sorted((float(self.opening_price[p]), self.tie[p], p, 0) for p in range(m))
         #: every integer a run converts must be exact in float64
         self.usable = max(self.cost, default=0) < _EXACT_LIMIT and sum(engine.group_weight) < _EXACT_LIMIT
+
+    def _neighbour_mask(self, p: int) -> int:
+        """The candidates sharing a supporter with p, one bit each (their prices change when p is bought)."""
+        mask = self._masks[p]
+        if mask is None:
+            mask = self._masks[p] = sum(1 << q for q in self.engine.neighbours(p))
+        return mask
 
     def _opening_price(self, p: int) -> Fraction:
         """p's exact price when nobody is short: α = cost/weight, per unit of utility."""
@@ -84,35 +95,27 @@ class FloatRuns:
         slack = 8 * _U2 * b
         grow_by = 2 * _U2 * b
         key_err = 0.0  # the largest error of any price in play (exact prices: 0)
-        done = [False] * m
-        fresh = [True] * m
+        stale = 0  # bit q: q's price may have changed since its last evaluation
         version = [0] * m
-        exact: list[Fraction | None] = [None] * m  # p's exact price when nobody is short
-        alpha_of = [0.0] * m
-        alpha_err = [0.0] * m
+        # opening state (nobody has paid anything): exact prices, α = cost/weight
+        done = [weight[p] * per_voter_scaled < cost[p] for p in range(m)]  # exact: unaffordable from the start
+        exact: list[Fraction | None] = list(self.opening_price)  # p's exact price while nobody is short
+        alpha_of = list(self.opening_alpha)
+        alpha_err = [_U2 * a for a in alpha_of]
         short_of: list[Any] = [None] * m
-        heap = []
-        for p in range(m):
-            if weight[p] * per_voter_scaled >= cost[p]:
-                exact[p] = price = self._opening_price(p)
-                alpha_of[p] = cost_f[p] / weight[p]
-                alpha_err[p] = _U2 * alpha_of[p]
-                heap.append((float(price), tie[p], p, 0))
-            else:
-                done[p] = True
-        heapq.heapify(heap)
+        heap = [entry for entry in self.opening_heap if not done[entry[2]]]  # sorted, so a heap
         bought: list[int] = []
         cost_minor = 0
         pop, push = heapq.heappop, heapq.heappush
 
         def refresh(q: int) -> bool:
             """Evaluate stale q at the current budgets; False if a bound cannot settle it."""
-            nonlocal key_err
+            nonlocal key_err, stale
             evaluated = self._evaluate(q, budgets, budget_err, slack)
             if evaluated is None:
                 return False
             version[q] += 1
-            fresh[q] = True
+            stale &= ~(1 << q)
             if evaluated is False:  # budgets only fall: unaffordable for the rest of the run
                 done[q] = True
                 return True
@@ -132,7 +135,7 @@ class FloatRuns:
             key_p, tie_p, p, ver = entry
             if done[p] or ver != version[p]:
                 continue
-            if not fresh[p]:
+            if stale >> p & 1:
                 if not refresh(p):
                     return None
                 continue
@@ -143,9 +146,9 @@ class FloatRuns:
             margin = 2 * key_err
             if heap and heap[0][0] - key_p <= margin:
                 close = [e[2] for e in heap if e[0] - key_p <= margin and not done[e[2]] and e[3] == version[e[2]]]
-                stale = [q for q in close if not fresh[q]]
-                if stale:
-                    for q in stale:
+                rivals = [q for q in close if stale >> q & 1]
+                if rivals:
+                    for q in rivals:
                         if not refresh(q):
                             return None
                     push(heap, entry)
@@ -167,8 +170,7 @@ class FloatRuns:
             done[p] = True
             bought.append(p)
             cost_minor += engine.cost_minor[p]
-            for q in engine.neighbours(p):
-                fresh[q] = False
+            stale |= self._neighbour_mask(p)
         return bought, cost_minor
 
     def _evaluate(self, p: int, budgets: np.ndarray, budget_err: np.ndarray,
@@ -183,7 +185,7 @@ class FloatRuns:
         alpha = cost / total_w
         low = x - e  # each supporter has at least this (up to one rounding, inside slack)
         if float(low.min()) >= alpha + _U2 * alpha + slack:  # nobody short: α = cost/weight exactly
-            return alpha, _U2 * alpha, None, self._opening_price(p)
+            return alpha, _U2 * alpha, None, self.opening_price[p]
         k = len(s)
         w = self.weights[p]
         xw = x * w
@@ -254,3 +256,4 @@ def complete_with_float(engine: Any, budget_minor: int, start_scaled: int, step_
     if kept.bought != bought:  # pragma: no cover - the error bounds above rule it out
         raise AssertionError(f"mes: the float run at {per_voter} bought {bought}, the exact run {kept.bought}")
     return Completion(kept, per_voter, runs, overspend)
+
