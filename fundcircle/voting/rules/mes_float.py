@@ -35,11 +35,14 @@ Each comparison of a budget with α also allows ``slack`` = 16u·b for the round
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: 2u: twice the unit roundoff of float64
 _U2 = 2.0**-52
@@ -222,7 +225,8 @@ def complete_with_float(engine: Any, budget_minor: int, start_scaled: int, step_
     """The Add1 loop of :func:`fundcircle.voting.rules.mes.complete` (same stopping rules, same run
     count) with every step but the kept one decided by :class:`FloatRuns` (by the exact engine when
     a float run cannot decide), and the kept run computed exactly. None if floats cannot be used
-    for this election (amounts beyond 2**53)."""
+    for this election (amounts beyond 2**53), or if the kept run did not buy what its float run
+    said (which the error bounds rule out; the caller then completes exactly)."""
     from fundcircle.voting.rules.mes import Completion
 
     runs_f = FloatRuns(engine)
@@ -254,6 +258,10 @@ def complete_with_float(engine: Any, budget_minor: int, start_scaled: int, step_
         (bought, cost_minor), per_voter = following, per_voter + step_scaled
     kept = engine.run(per_voter)
     if kept.bought != bought:  # pragma: no cover - the error bounds above rule it out
-        raise AssertionError(f"mes: the float run at {per_voter} bought {bought}, the exact run {kept.bought}")
+        # never publish an outcome the exact engine would not give: say so, and let the caller
+        # run the whole loop exactly
+        log.error("mes: the float run at %s bought %s, the exact run %s; completing exactly",
+                  per_voter, bought, kept.bought)
+        return None
     return Completion(kept, per_voter, runs, overspend)
 

@@ -160,3 +160,19 @@ def test_official_mes_elections_tally_the_same_without_float_runs(name):
     fast = tally(election.proposals, election.ballots, election.budget, completion="add1")
     with floats_disabled():
         assert tally(election.proposals, election.ballots, election.budget, completion="add1") == fast
+
+
+def test_a_kept_run_that_disagrees_with_its_float_run_completes_exactly(monkeypatch, caplog):
+    # the bounds rule this out; if it ever happened, the exact loop decides and the log says so
+    proposals = [Proposal("a", 30), Proposal("b", 20), Proposal("c", 25)]
+    ballots = [Ballot("1", frozenset({"a", "b"})), Ballot("2", frozenset({"b"})), Ballot("3", frozenset({"c", "a"}))]
+    budget = Budget(60, "EUR", 1)
+    expected = tally(proposals, ballots, budget, completion="add1")
+    def wrong_order(self, per_voter):  # the right projects and cost, in the wrong order
+        exact = self.engine.run(per_voter)
+        return exact.bought[::-1], exact.cost_minor
+
+    monkeypatch.setattr(FloatRuns, "run", wrong_order)
+    with caplog.at_level("ERROR", logger="fundcircle.voting.rules.mes_float"):
+        assert tally(proposals, ballots, budget, completion="add1") == expected
+    assert "completing exactly" in caplog.text
