@@ -114,7 +114,8 @@ class FloatRuns:
         def refresh(q: int) -> bool:
             """Evaluate stale q at the current budgets; False if a bound cannot settle it."""
             nonlocal key_err, stale
-            evaluated = self._evaluate(q, budgets, budget_err, slack)
+            # its last α, less its error, is below its price now (prices only rise within a run)
+            evaluated = self._evaluate(q, budgets, budget_err, slack, alpha_of[q] - alpha_err[q])
             if evaluated is None:
                 return False
             version[q] += 1
@@ -176,10 +177,12 @@ class FloatRuns:
             stale |= self._neighbour_mask(p)
         return bought, cost_minor
 
-    def _evaluate(self, p: int, budgets: np.ndarray, budget_err: np.ndarray,
-                  slack: float) -> tuple[float, float, Any, Fraction | None] | bool | None:
+    def _evaluate(self, p: int, budgets: np.ndarray, budget_err: np.ndarray, slack: float,
+                  alpha_below: float) -> tuple[float, float, Any, Fraction | None] | bool | None:
         """(α_f, δα, mask of the short supporters or None, exact price or None) for p; False if p is
-        certainly unaffordable; None if a bound cannot settle it."""
+        certainly unaffordable; None if a bound cannot settle it. ``alpha_below``: a value at most
+        p's price, where the search for α starts (any start is safe: the split found is certified
+        at the end; one at most the price only saves steps)."""
         s = self.supporters[p]
         x = budgets.take(s)  # take: several times faster than fancy indexing here
         e = budget_err.take(s)
@@ -199,7 +202,11 @@ class FloatRuns:
             return False
         if money - money_err < cost:
             return None  # the supporters' money is too close to the cost to tell
-        # the short supporters only grow as α rises, so the split is final when their count stops
+        # from any start at most the price, each step (α from the supporters short at the last α)
+        # raises α without passing the price, and the short supporters only grow: the split is
+        # final when their count stops
+        if alpha_below > alpha:
+            alpha = alpha_below
         short = x < alpha
         count = np.count_nonzero(short)
         while True:
