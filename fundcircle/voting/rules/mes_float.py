@@ -219,6 +219,8 @@ class FloatRuns:
             now = np.count_nonzero(short)
             if now == count:
                 break
+            if now < count:  # α fell by a rounding, so a budget is within roundings of α, which no
+                return None  # bound settles (and the loop could alternate between two splits forever)
             count = now
         # the split must hold for the exact budgets and the exact α of that split: every short
         # supporter certainly below α, every other one certainly at or above it
