@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -100,3 +101,165 @@ def test_a_tally_whose_first_run_has_a_budget_at_the_price_finishes():
     with finishes_within(10):
         outcome = rule.tally(proposals, ballots, budget, rule.resolve_params({"completion": "add1"}), "seed")
     assert set(outcome.funded) == {"q1", "q2", "p"}
+
+
+def test_the_tally_of_a_budget_on_the_price_is_the_exact_tally():
+    proposals, ballots, budget = budget_on_the_price(*ON_THE_PRICE[1][0])
+    rule = get_rule("mes")
+    params = rule.resolve_params({"completion": "add1"})
+    engine, start, step = engine_for(proposals, ballots, budget)
+    fast = mes.complete(engine, budget.amount_minor, start, step, "add1")
+    slow = mes.complete(engine, budget.amount_minor, start, step, "add1", resume=False, floats=False)
+    assert (fast.result.bought, fast.per_voter_scaled, fast.runs) == (slow.result.bought, slow.per_voter_scaled,
+                                                                       slow.runs)
+    assert rule.tally(proposals, ballots, budget, params, "seed").funded
+
+
+# --- hand-made corners ----------------------------------------------------------------------
+
+def engine_from_groups(costs: list[int], groups: dict[frozenset[str], int], utility: str = "cost", scale: int = 1):
+    """An engine straight from weighted groups (weights far beyond what ballot lists allow), ties by id."""
+    candidates = [Proposal(f"p{i}", cost) for i, cost in enumerate(costs)]
+    return mes.MesEngine(candidates, groups, utility, lambda p: (p.id,), scale)
+
+
+def agree(engine, budgets_scaled) -> int:
+    float_runs = FloatRuns(engine)
+    decided = 0
+    for per_voter in budgets_scaled:
+        with finishes_within(5):
+            got = float_runs.run(per_voter)
+        if got is not None:
+            decided += 1
+            exact = engine.run(per_voter)
+            assert got == (exact.bought, exact.cost_minor), per_voter
+    return decided
+
+
+def test_amounts_next_to_two_to_the_53():
+    top = 2**53 - 1
+    groups = {frozenset({"p0", "p1"}): 3, frozenset({"p1", "p2"}): 7, frozenset({"p2"}): 1}
+    engine = engine_from_groups([top - 2, top // 3, top - 12345], groups)
+    decided = agree(engine, [top // 3, top // 7, top // 2, top - 1, top])
+    assert decided  # floats still decide some of these
+    # at 2**53 floats are no longer exact: the run must refuse
+    assert FloatRuns(engine).run(2**53) is None
+
+
+def test_costs_at_two_to_the_53_make_floats_unusable():
+    engine = engine_from_groups([2**53, 5], {frozenset({"p0", "p1"}): 2})
+    assert not FloatRuns(engine).usable
+    assert FloatRuns(engine).run(10) is None
+
+
+def test_heavy_groups_and_tiny_prices():
+    # weights of 2**40: α = cost/weight is ~2**-40 of a scaled unit (never subnormal, never exact)
+    heavy = 2**40
+    groups = {frozenset({"p0", "p1"}): heavy, frozenset({"p1"}): heavy + 1, frozenset({"p2", "p0"}): 3}
+    engine = engine_from_groups([1, 3, 2], groups)
+    assert agree(engine, [0, 1, 2, 3, 5])
+    engine = engine_from_groups([1, 3, 2], groups, "cardinality")
+    agree(engine, [0, 1, 2, 3, 5])
+
+
+def test_a_budget_of_zero_buys_nothing():
+    engine = engine_from_groups([1, 2], {frozenset({"p0", "p1"}): 5})
+    assert FloatRuns(engine).run(0) == ([], 0)
+
+
+def test_identical_supporters_and_costs_tie_by_the_tie_order_after_purchases():
+    # p1 and p2 have the same supporters and cost: equal prices at every step, also when some of
+    # their supporters are short after p0 is bought; floats must never order them by rounding
+    groups = {frozenset({"p0", "p1", "p2"}): 2, frozenset({"p1", "p2"}): 5, frozenset({"p0"}): 1}
+    for utility in ("cost", "cardinality"):
+        engine = engine_from_groups([21, 10, 10], groups, utility, scale=7)
+        agree(engine, range(1, 60))
+
+
+def test_a_supporter_left_with_exactly_the_price():
+    # after p0 (cost 30 among 3) each voter of the first group has exactly 10 left, p1's price
+    groups = {frozenset({"p0", "p1"}): 3, frozenset({"p1"}): 3}
+    for utility in ("cost", "cardinality"):
+        engine = engine_from_groups([30, 60], groups, utility)
+        agree(engine, range(15, 30))
+
+
+# --- generated elections --------------------------------------------------------------------
+
+@st.composite
+def weighted_elections(draw):
+    """Costs with odd factors (thirds, sevenths: α never dyadic), heavy groups, any scale."""
+    m = draw(st.integers(1, 6))
+    base = draw(st.sampled_from([[3, 7, 21, 9], [1, 2, 3, 5, 7, 11, 13], [6, 12, 30, 60]]))
+    costs = [draw(st.sampled_from(base)) * draw(st.sampled_from([1, 7, 49, 1001])) for _ in range(m)]
+    ids = [f"p{i}" for i in range(m)]
+    weight = draw(st.sampled_from([3, 60, 10**6]))
+    kinds = draw(st.lists(st.tuples(st.frozensets(st.sampled_from(ids), min_size=1), st.integers(1, weight)),
+                          min_size=1, max_size=6))
+    groups: dict[frozenset[str], int] = {}
+    for kind, count in kinds:
+        groups[kind] = groups.get(kind, 0) + count
+    supported = sorted(set().union(*groups), key=ids.index)  # the engine takes supported candidates only
+    rename = {pid: f"p{i}" for i, pid in enumerate(supported)}
+    groups = {frozenset(rename[pid] for pid in kind): count for kind, count in groups.items()}
+    costs = [costs[ids.index(pid)] for pid in supported]
+    utility = draw(st.sampled_from(["cost", "cardinality"]))
+    scale = draw(st.sampled_from([1, 3, 7, sum(groups.values())]))
+    return costs, groups, utility, scale
+
+
+@SETTINGS
+@given(weighted_elections(), st.lists(st.integers(-1, 1), min_size=1, max_size=3), st.integers(1, 10**6))
+def test_generated_elections_at_budgets_on_and_next_to_opening_prices(election, offsets, free_budget):
+    costs, groups, utility, scale = election
+    engine = engine_from_groups(costs, groups, utility, scale)
+    thresholds = [-(-engine.cost_scaled[p] // engine.weight[p]) for p in range(len(costs))]
+    budgets = [max(0, t + d) for t in thresholds for d in offsets]
+    agree(engine, [*budgets, free_budget % (max(engine.cost_scaled) + 1)])
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 2**52), min_size=1, max_size=5), st.lists(st.integers(1, 2**40), min_size=1,
+       max_size=5), st.integers(1, 2**53 - 1), st.sampled_from(["cost", "cardinality"]), st.randoms())
+def test_generated_large_amounts(costs, weights, per_voter, utility, random):
+    ids = [f"p{i}" for i in range(len(costs))]
+    groups: dict[frozenset[str], int] = {frozenset(ids): 1}
+    for w in weights:
+        kind = frozenset(random.sample(ids, random.randint(1, len(ids))))
+        groups[kind] = groups.get(kind, 0) + w
+    engine = engine_from_groups(costs, groups, utility)
+    agree(engine, [per_voter, per_voter // 3, max(costs) // 2])
+
+
+def critical_budgets(engine, start, count: int):
+    """The next ``count`` per-voter budgets (exact rationals) from ``start`` on at which a decision of
+    the exact run changes: where a budget equals a price, two prices tie, or the money of a
+    project's supporters equals its cost (the run's horizon, :meth:`MesEngine.run`)."""
+    found = []
+    b = start
+    for _ in range(count):
+        horizon = engine.run(b, 0).horizon
+        if horizon is None:
+            break
+        if horizon:
+            b += horizon
+        found.append(b)
+        if not horizon:
+            b += Fraction(1, 997)  # a decision changes right here: look past it
+    return found
+
+
+@SETTINGS
+@given(weighted_elections(), st.integers(1, 60), st.integers(1, 5),
+       st.sampled_from([(lambda p: (p.id,)), (lambda p: (-p.cost_minor, p.id))]))
+def test_generated_elections_at_the_budgets_where_decisions_change(election, numerator, denominator, tie_key):
+    costs, groups, utility, _scale = election
+    candidates = [Proposal(f"p{i}", cost) for i, cost in enumerate(costs)]
+    engine = mes.MesEngine(candidates, groups, utility, tie_key, 1)
+    for b in critical_budgets(engine, Fraction(numerator * min(costs), denominator), 4):
+        if b.denominator > 10**6:
+            continue
+        # the same election in money scaled by b's denominator, so that b is an integer there
+        scaled = mes.MesEngine(candidates, groups, utility, tie_key, b.denominator)
+        on = int(b * b.denominator)
+        agree(scaled, [on - 1, on, on + 1])
