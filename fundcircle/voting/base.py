@@ -58,9 +58,12 @@ class Proposal:
     eligible_voters: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ballot:
-    """One voter's ballot. ``value``'s type follows the rule's ballot kind (see BallotKind)."""
+    """One voter's ballot. ``value``'s type follows the rule's ballot kind (see BallotKind).
+
+    Slots: a tally reads every ballot's value once, and a slotted ballot is one small block instead
+    of an object plus its attribute values, so thousands of ballots touch about half the memory."""
 
     voter_id: str
     value: Any

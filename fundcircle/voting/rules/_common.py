@@ -424,7 +424,11 @@ def approval_ballots(rule: Rule, ballots: Sequence[Ballot], proposals: Sequence[
     if counts is None:
         valid = _validate_one_by_one(rule, ballots, proposals, budget, params)
         return valid, approval_groups(valid)
-    return ([b for b in ballots if b.value] if abstentions else list(ballots)), counts
+    # the caller's list itself when nothing is left out: a tally only reads it (and a copy of
+    # thousands of pointers is one more young list for every garbage collection during the tally)
+    if abstentions:
+        return [b for b in ballots if b.value], counts
+    return (ballots if ballots.__class__ is list else list(ballots)), counts  # type: ignore[return-value]
 
 
 def _validate_one_by_one(rule: Rule, ballots: Sequence[Ballot], proposals: Sequence[Proposal], budget: Budget,
@@ -543,7 +547,7 @@ def screen(proposals: Sequence[Proposal], ballots: Sequence[Ballot], budget: Bud
     for p in free:
         trace.append(TraceStep("fund", f"Funded: it costs nothing and {plural_thousands(votes[p.id], 'voter')} "
                                f"approved it.", p.id, {"votes": votes[p.id], "amount_minor": 0}))
-    return Screening(candidates, free, votes, list(ballots), trace, groups)
+    return Screening(candidates, free, votes, ballots if ballots.__class__ is list else list(ballots), trace, groups)
 
 
 def no_approval_ballots_outcome(rule_id: str, params: dict[str, Any], budget: Budget, seed: str) -> Outcome:
@@ -604,9 +608,10 @@ class ApprovalGroups:
         self.group_weight = list(groups.values())
         nobody: tuple[list[int], list[tuple[int, int]], int] = ([], [], 0)
         rows = [support.get(p.id, nobody) for p in self.candidates]
-        # copies: the index may be shared with screen and other engines built from the same groups
-        self.single_supporters = [row[0][:] for row in rows]
-        self.heavy_supporters = [row[1][:] for row in rows]
+        # the index's own lists, not copies: read-only here and in every engine (the index may be
+        # shared with screen and other engines built from the same groups)
+        self.single_supporters = [row[0] for row in rows]
+        self.heavy_supporters = [row[1] for row in rows]
         first = itemgetter(0)
         self.supporters = [row[0] + list(map(first, row[1])) for row in rows]
         self.weight = [row[2] for row in rows]

@@ -92,3 +92,20 @@ def test_trace_money_of_unfunded_projects_is_each_ones_supporters_money(election
     unfunded = [p for p in range(len(engine.candidates)) if p not in done.result.bought]
     assert _supporters_money(engine, done.result, unfunded) == [
         engine.supporters_money(p, done.result) for p in unfunded]
+
+
+def test_ballots_are_slotted_and_a_tally_reads_the_callers_list_without_copying_it() -> None:
+    """A tally reads every ballot's value once: a slotted ballot is one small block, and the list of
+    thousands of ballots is not copied when nothing is left out (abstentions are)."""
+    ballot = Ballot("v1", frozenset({"a"}))
+    assert not hasattr(ballot, "__dict__")
+    proposals = [Proposal("a", 10), Proposal("b", 20)]
+    ballots = [ballot, Ballot("v2", frozenset({"a", "b"}))]
+    rule = MethodOfEqualShares()
+    params = rule.resolve_params({})
+    valid, _ = approval_ballots(rule, ballots, proposals, Budget(30, "EUR", 1), params)
+    assert valid is ballots
+    assert screen(proposals, valid, Budget(30, "EUR", 1), "seed", params["tie_order"]).ballots is ballots
+    with_empty = [*ballots, Ballot("v3", frozenset())]
+    valid, _ = approval_ballots(rule, with_empty, proposals, Budget(30, "EUR", 1), {**params, "min_approvals": 0})
+    assert valid == ballots and valid is not with_empty
