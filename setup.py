@@ -3,9 +3,13 @@
 templates/ and migrations/ live at the top of the repository (DESIGN.md), yet the wheel must
 carry them: they are shipped as the data-only packages ``fundcircle._templates`` and
 ``fundcircle._migrations``.
+
+``fundcircle.ledger._native_verify`` is an optional C extension (the fast "confirm clean" pass of
+``verify``, fundcircle/ledger/README.md): without a compiler or the SQLite/OpenSSL headers the
+install still succeeds and ``verify`` uses its Python pass.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 setup(
     packages=find_packages(include=["fundcircle", "fundcircle.*"])
@@ -16,4 +20,6 @@ setup(
         "fundcircle._templates": ["**/*.html", "**/*.svg", "**/*.js", "**/*.css", "**/*.txt"],
         "fundcircle._migrations": ["*.py", "*.mako", "*.ini", "versions/*.py"],
     },
+    ext_modules=[Extension("fundcircle.ledger._native_verify", ["fundcircle/ledger/_native_verify.c"],
+                           libraries=["sqlite3", "crypto"], extra_compile_args=["-O2"], optional=True)],
 )

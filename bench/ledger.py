@@ -50,7 +50,7 @@ import sqlalchemy as sa  # noqa: E402
 import fundcircle.models  # noqa: E402,F401
 from fundcircle.circles.models import Circle  # noqa: E402
 from fundcircle.db import make_engine, make_sessionmaker  # noqa: E402
-from fundcircle.ledger import Leg, Money, ensure_circle_accounts, post, verify  # noqa: E402
+from fundcircle.ledger import Leg, Money, checks, ensure_circle_accounts, post, verify  # noqa: E402
 from fundcircle.ledger.chain import canonical_bytes, chain_hash, request_digest  # noqa: E402
 from fundcircle.migrate import upgrade  # noqa: E402
 
@@ -238,14 +238,26 @@ def bench_read_floor(path: Path) -> Clock:
     return clock
 
 
-def bench_verify(path: Path) -> tuple[Clock, int]:
+def bench_verify(path: Path) -> tuple[Clock, int, str]:
     engine = make_engine(f"sqlite:///{path}")
     with make_sessionmaker(engine)() as session:
         with Clock() as clock:
             report = verify(session)
     engine.dispose()
     assert report.ok, report.problems[:3]
-    return clock, report.transactions
+    return clock, report.transactions, checks.last_path
+
+
+def bench_verify_python(path: Path) -> Clock:
+    """The same verify() with the compiled pass switched off: the Python pass alone, for comparison."""
+    saved = checks._native_verify
+    checks._native_verify = None
+    try:
+        took, _count, used = bench_verify(path)
+    finally:
+        checks._native_verify = saved
+    assert used == "python"
+    return took
 
 
 #: the canonical v1 text of each sealed transaction, built by SQLite's JSON1 from the relational
@@ -363,6 +375,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("posts", "verify"), default=None, help="run one of the two benchmarks")
     parser.add_argument("--probe-stored-bytes", action="store_true",
                         help="after verify, time the parts of the stored-canonical-bytes design (docstring, 3)")
+    parser.add_argument("--python-pass", action="store_true",
+                        help="also time verify() with the compiled pass switched off")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         workdir = Path(tmp)
@@ -392,13 +406,17 @@ def main() -> None:
                   f"{time.perf_counter() - started:.1f} s)    wall clock     CPU time")
             bare = bench_bare_chain(big)
             floor = bench_read_floor(big)
-            took, count = bench_verify(big)
+            took, count, used = bench_verify(big)
             assert count == args.transactions
             print(f"  anchor: bare SHA-256 chain + scan      {bare.wall:>12.2f} s   {bare.cpu:>9.2f} s")
             print(f"  floor: fetching the rows verify reads  {floor.wall:>12.2f} s   {floor.cpu:>9.2f} s"
                   f"   ratio {floor.wall / bare.wall:.2f}x / {floor.cpu / bare.cpu:.2f}x (no checks, no hashing)")
             print(f"  verify() full recompute + invariants   {took.wall:>12.2f} s   {took.cpu:>9.2f} s"
-                  f"   ratio {took.wall / bare.wall:.2f}x / {took.cpu / bare.cpu:.2f}x")
+                  f"   ratio {took.wall / bare.wall:.2f}x / {took.cpu / bare.cpu:.2f}x   (ran: {used})")
+            if args.python_pass:
+                py = bench_verify_python(big)
+                print(f"  verify() Python pass only (comparison) {py.wall:>12.2f} s   {py.cpu:>9.2f} s"
+                      f"   ratio {py.wall / bare.wall:.2f}x / {py.cpu / bare.cpu:.2f}x")
             print(f"  target <= 2x: wall {'OK' if took.wall <= 2 * bare.wall else 'MISSED'}, "
                   f"CPU {'OK' if took.cpu <= 2 * bare.cpu else 'MISSED'}")
             if args.probe_stored_bytes:

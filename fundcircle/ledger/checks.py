@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from fundcircle.ledger import accounts as chart
 from json.encoder import encode_basestring as _encode_str  # C; same as json.dumps(ensure_ascii=False)
 
+from fundcircle.db import SQLITE_WRITE_LOCKED
 from fundcircle.ledger.chain import canonical_bytes_fast, json_string
 from fundcircle.ledger.models import LedgerAccount, LedgerPosting, LedgerSeal, LedgerTransaction
 from fundcircle.ledger.money import Money, format_money
@@ -373,13 +374,101 @@ def _slow_pass(conn: sa.Connection) -> VerifyReport:
     return checker.finish()
 
 
+try:  # optional C extension (setup.py); without it every verify runs the Python pass
+    from fundcircle.ledger import _native_verify
+except ImportError:  # pragma: no cover - built on this project's machines
+    _native_verify = None
+
+#: the compiled pass runs only above this many seals: below it, opening a second connection and
+#: the write-lock probe cost more than they save (tests lower it to 0)
+NATIVE_ABOVE_SEALS = 50_000
+#: how long the write-lock probe waits for another process's write transaction to finish
+_PROBE_TIMEOUT_S = 0.1
+
+
+def _sqlite_file(conn: sa.Connection) -> str | None:
+    """The main database file of the session's SQLite connection; None for :memory: / temp."""
+    for _seq, name, file in conn.exec_driver_sql("PRAGMA database_list"):
+        if name == "main":
+            return file or None
+    return None  # pragma: no cover - SQLite always lists main
+
+
+def _no_pending_writes(path: str) -> bool:
+    """True if no connection holds the write lock, so the session has no uncommitted writes that a
+    new connection would not see. A session that wrote holds the lock until it commits (also when
+    its transaction began DEFERRED, which SQLITE_WRITE_LOCKED does not mark); BEGIN IMMEDIATE on a
+    second connection then fails after the short timeout. Another process writing at that moment
+    makes this False too: the Python pass runs, which is only slower."""
+    import sqlite3
+
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_PROBE_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        probe.close()
+
+
+def _native_pass(session: Session, conn: sa.Connection) -> VerifyReport | None:
+    """The compiled pass's report when it confirms the whole ledger clean, else None.
+
+    Used only for SQLite files above ``NATIVE_ABOVE_SEALS`` seals, and only when the session has
+    no uncommitted writes: the compiled pass reads the file on its own connection (the last
+    committed state; the Python pass would read the session's snapshot). It reads the same rows
+    (the same SQL) and returns a result only if every check of ``_Checker`` passes; on any
+    anomaly it returns None and the Python pass writes the report. See README.md.
+    """
+    if _native_verify is None or conn.dialect.name != "sqlite":
+        return None
+    if session.new or session.dirty or session.deleted or conn.connection.info.get(SQLITE_WRITE_LOCKED):
+        return None
+    if (conn.exec_driver_sql(_SQL_MAX_SEQ).scalar() or 0) <= NATIVE_ABOVE_SEALS:
+        return None
+    path = _sqlite_file(conn)
+    if path is None or not _no_pending_writes(path):
+        return None
+    result = _native_verify.verify(path, *NATIVE_SQL)
+    if result is None:
+        return None
+    transactions, postings, head_seq, head_hash = result
+    return VerifyReport(transactions=transactions, postings=postings, head=Head(head_seq, head_hash.hex()))
+
+
+#: what the compiled pass reads: _SQL_HEADERS's join as two scans that it merges (transactions by
+#: id, seals by seq; it accepts only one seal per transaction in the same order), then postings
+NATIVE_SQL = (
+    _SQL_ACCOUNTS, _SQL_REVERSED,
+    "SELECT id, idempotency_key, kind, effective_on, reverses_id FROM ledger_transaction ORDER BY id",
+    "SELECT seq, transaction_id, prev_hash, hash FROM ledger_seal ORDER BY seq",
+    _SQL_POSTINGS,
+)
+
+#: which pass produced the last report of ``verify`` in this process ("native" or "python"),
+#: for the benchmark and tests
+last_path = ""
+
+
 def verify(session: Session) -> VerifyReport:
     """Recompute the chain from seq 1 and re-check every ledger invariant (module docstring).
 
     Reads only; sees the session's own uncommitted writes. Returns a ``VerifyReport`` (``ok``,
     ``first_bad_seq``, ``problems``, ``head``, counts); never raises for a damaged ledger.
+    On big SQLite ledgers a compiled pass confirms a clean ledger first (``_native_pass``).
     """
+    global last_path
     conn = session.connection()
+    native = _native_pass(session, conn)
+    if native is not None:
+        last_path = "native"
+        return native
+    last_path = "python"
     try:
         return _fast_pass(conn)
     except _OutOfOrder:
