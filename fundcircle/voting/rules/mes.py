@@ -263,7 +263,7 @@ class MesEngine(ApprovalGroups):
             if masks is None:
                 bit = {c.id: 1 << i for i, c in enumerate(self.candidates)}
                 try:
-                    masks = [sum(map(bit.__getitem__, approvals)) for approvals in self.group_approvals]
+                    masks = list(map(sum, map(map, repeat(bit.__getitem__), self.group_approvals)))
                 except KeyError:  # a group approves a non-candidate: the id sets then
                     masks = []
                 self._group_masks = masks
