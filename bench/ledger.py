@@ -1,13 +1,15 @@
 """Ledger benchmark: posts per second and verify time, each next to its anchor, in one run.
 
     python bench/ledger.py [--transactions N] [--posts N] [--database-url URL] [--workdir DIR]
-                           [--only posts|verify]
+                           [--only posts|verify] [--repeat N] [--python-pass]
 
 1. Posting through the public API (``post()`` with three legs, one database transaction and one
    commit per ledger transaction, triggers on) vs. the anchor: raw sqlite3 INSERTs of one row with
    one commit each, same pragmas (WAL, synchronous=FULL).
 2. ``verify()`` over N transactions (default 1,000,000) vs. the anchor: a bare SHA-256 chain over
-   the same canonical bytes stored in one table, read with one scan.
+   the same canonical bytes stored in one table, read with one scan. The line says which pass
+   answered: "native" (the compiled confirm-clean pass, fundcircle/ledger/README.md) or "python";
+   ``--python-pass`` also times the Python pass alone, ``--repeat N`` prints medians of N runs.
 
 Both figures are printed as wall-clock rates and as rates over this process's CPU time (user +
 system, which includes SQLite's own work since it runs in-process). On a shared machine the wall
@@ -358,6 +360,16 @@ def probe_stored_bytes(path: Path, bare: Clock) -> None:
           f"{both.wall / bare.wall:.2f}x / {both.cpu / bare.cpu:.2f}x (CPU of both threads)")
 
 
+def _median(clocks: list[Clock]) -> Clock:
+    """A Clock holding the median wall time and the median CPU time of ``clocks``."""
+    import statistics
+
+    out = Clock()
+    out.wall = statistics.median(c.wall for c in clocks)
+    out.cpu = statistics.median(c.cpu for c in clocks)
+    return out
+
+
 def _load() -> str:
     try:
         return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -375,6 +387,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("posts", "verify"), default=None, help="run one of the two benchmarks")
     parser.add_argument("--probe-stored-bytes", action="store_true",
                         help="after verify, time the parts of the stored-canonical-bytes design (docstring, 3)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time anchor, floor and verify this many times (interleaved), print medians")
     parser.add_argument("--python-pass", action="store_true",
                         help="also time verify() with the compiled pass switched off")
     args = parser.parse_args()
@@ -404,10 +418,22 @@ def main() -> None:
             build_big_ledger(big, args.transactions)
             print(f"\nverify ({args.transactions:,} transactions; bench-only bulk load took "
                   f"{time.perf_counter() - started:.1f} s)    wall clock     CPU time")
-            bare = bench_bare_chain(big)
-            floor = bench_read_floor(big)
-            took, count, used = bench_verify(big)
-            assert count == args.transactions
+            # interleaved repeats, medians of wall and of CPU (the machine is shared)
+            bares, floors, tooks, used = [], [], [], set()
+            for _ in range(args.repeat):
+                bares.append(bench_bare_chain(big))
+                floors.append(bench_read_floor(big))
+                took, count, ran = bench_verify(big)
+                assert count == args.transactions
+                tooks.append(took)
+                used.add(ran)
+            bare, floor, took = _median(bares), _median(floors), _median(tooks)
+            used = "/".join(sorted(used))
+            if args.repeat > 1:
+                print(f"  (medians of {args.repeat} interleaved runs; verify wall each: "
+                      f"{', '.join(f'{t.wall:.2f}' for t in tooks)} s, CPU each: "
+                      f"{', '.join(f'{t.cpu:.2f}' for t in tooks)} s; anchor CPU each: "
+                      f"{', '.join(f'{t.cpu:.2f}' for t in bares)} s)")
             print(f"  anchor: bare SHA-256 chain + scan      {bare.wall:>12.2f} s   {bare.cpu:>9.2f} s")
             print(f"  floor: fetching the rows verify reads  {floor.wall:>12.2f} s   {floor.cpu:>9.2f} s"
                   f"   ratio {floor.wall / bare.wall:.2f}x / {floor.cpu / bare.cpu:.2f}x (no checks, no hashing)")

@@ -401,9 +401,11 @@ def _no_pending_writes(path: str) -> bool:
     second connection then fails after the short timeout. Another process writing at that moment
     makes this False too: the Python pass runs, which is only slower."""
     import sqlite3
+    from pathlib import Path
 
-    try:
-        probe = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=_PROBE_TIMEOUT_S, isolation_level=None)
+    try:  # as_uri() percent-encodes '?', '#' and '%' in the path
+        probe = sqlite3.connect(f"{Path(path).as_uri()}?mode=rw", uri=True, timeout=_PROBE_TIMEOUT_S,
+                                isolation_level=None)
     except sqlite3.Error:
         return False
     try:

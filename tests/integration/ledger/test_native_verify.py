@@ -127,6 +127,33 @@ def test_uncommitted_writes_use_the_python_pass(db_session: Session, world: Worl
     assert report.ok and report.transactions == 7
 
 
+def test_uncommitted_write_in_a_deferred_transaction_uses_the_python_pass(db_session: Session, world: World,
+                                                                          sqlite_only: None) -> None:
+    """A write without begin_write() (not marked SQLITE_WRITE_LOCKED): the write-lock probe sees it."""
+    _ledger(db_session, world)
+    db_session.commit()
+    db_session.execute(sa.text(
+        "INSERT INTO ledger_transaction (circle_id, idempotency_key, request_digest, kind, effective_on, "
+        "recorded_at, memo) SELECT circle_id, 'unsealed', request_digest, kind, effective_on, recorded_at, '' "
+        "FROM ledger_transaction WHERE id = 1"))
+    assert not db_session.connection().connection.info.get("fundcircle.sqlite_write_locked")
+    report = verify(db_session)
+    assert checks.last_path == "python"
+    assert [p.code for p in report.problems] == ["unsealed"]
+    db_session.rollback()
+
+
+def test_path_with_uri_characters(sqlite_template: Path, tmp_path: Path) -> None:
+    path = tmp_path / "a b#c%d" / "ledger.sqlite3"
+    path.parent.mkdir()
+    shutil.copyfile(sqlite_template, path)
+    with engine_and_sessions(f"sqlite:///{path}") as (_engine, sessions), sessions() as session:
+        world = make_world(session)
+        session.commit()
+        _ledger(session, world)
+        assert verify(session).ok and checks.last_path == "native"
+
+
 def test_memory_database_uses_the_python_pass(sqlite_only: None) -> None:
     from fundcircle.db import Base, make_engine, make_sessionmaker
 
