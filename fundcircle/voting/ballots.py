@@ -254,11 +254,17 @@ def export_ballots(session: Session, round_id: int, *, kind: BallotKind | str,
             entry[2].append(row)
     recused = recused or {}
     keyed: list[tuple[str, str, Any]] = []
+    # identical immutable values (approval sets, rankings) are shared, one object per canonical line:
+    # a tally groups identical ballots, and then compares them by identity, not element by element
+    shared: dict[str, Any] = {}
     for voter_id, hash_hex, items in grouped.values():
         value = value_from_items(kind, items)
         excluded = (proposal_ids_of(value) - allowed_proposal_ids) | recused.get(str(voter_id), set())
         value = without_proposals(value, excluded & proposal_ids_of(value))
-        keyed.append((canonical_ballot_line(value), hash_hex, value))
+        line = canonical_ballot_line(value)
+        if isinstance(value, (frozenset, tuple)):
+            value = shared.setdefault(line, value)
+        keyed.append((line, hash_hex, value))
     keyed.sort(key=lambda t: (t[0], t[1]))
     return [ExportedBallot(public_receipt_id(h), Ballot(f"v{n}", value))
             for n, (_line, h, value) in enumerate(keyed, start=1)]
