@@ -283,7 +283,8 @@ static int load_accounts(State *S) {
             S->accounts = p;
             cap *= 2;
         }
-        Account *a = &S->accounts[S->n_accounts];
+        size_t index = S->n_accounts++;  /* counted at once: state_free frees a half-built entry */
+        Account *a = &S->accounts[index];
         memset(a, 0, sizeof *a);
         a->key = dup_bytes(key, key_len);
         a->key_len = key_len;
@@ -307,11 +308,10 @@ static int load_accounts(State *S) {
                 cur_owner = p;
                 cur_cap *= 2;
             }
-            cur_owner[S->n_currencies] = (int)S->n_accounts;
+            cur_owner[S->n_currencies] = (int)index;
             a->cur_id = S->n_currencies++;
         }
-        if (!map_put(&S->account_index, id, (int64_t)S->n_accounts)) { ok = 0; break; }
-        S->n_accounts++;
+        if (!map_put(&S->account_index, id, (int64_t)index)) { ok = 0; break; }
     }
     free(cur_owner);
     if (!ok || rc != SQLITE_DONE) return 0;
