@@ -16,6 +16,10 @@ It names the first bad seq (problems without a seq of their own are attached to 
 chain should have continued). It reads through two ordered streams (headers+seals by id, postings
 by id) merged in one pass; if the rows are not in the order one writer at a time produces, it falls
 back to an in-memory pass ordered by seq.
+
+On SQLite files above ``NATIVE_ABOVE_SEALS`` seals, the optional C extension ``_native_verify``
+runs first: it re-checks everything above and answers only when the ledger is clean (counts and
+head); on any problem the Python pass runs and writes the report (README.md, "compiled verifier").
 """
 
 from __future__ import annotations
@@ -424,7 +428,7 @@ def _native_pass(session: Session, conn: sa.Connection) -> VerifyReport | None:
     Used only for SQLite files above ``NATIVE_ABOVE_SEALS`` seals, and only when the session has
     no uncommitted writes: the compiled pass reads the file on its own connection (the last
     committed state; the Python pass would read the session's snapshot). It reads the same rows
-    (the same SQL) and returns a result only if every check of ``_Checker`` passes; on any
+    (``NATIVE_SQL``) and returns a result only if every check of ``_Checker`` passes; on any
     anomaly it returns None and the Python pass writes the report. See README.md.
     """
     if _native_verify is None or conn.dialect.name != "sqlite":
