@@ -67,6 +67,9 @@ class VerifyReport:
     postings: int = 0
     head: Head = Head(0, "")
     problems: list[Problem] = field(default_factory=list)
+    #: which pass answered: "native" (the compiled pass confirmed a clean ledger) or "python";
+    #: not part of the outcome (both passes give equal reports)
+    checked_by: str = field(default="python", compare=False)
 
     @property
     def ok(self) -> bool:
@@ -456,11 +459,6 @@ NATIVE_SQL = (
     _SQL_POSTINGS,
 )
 
-#: which pass produced the last report of ``verify`` in this process ("native" or "python"),
-#: for the benchmark and tests
-last_path = ""
-
-
 def verify(session: Session) -> VerifyReport:
     """Recompute the chain from seq 1 and re-check every ledger invariant (module docstring).
 
@@ -468,13 +466,11 @@ def verify(session: Session) -> VerifyReport:
     ``first_bad_seq``, ``problems``, ``head``, counts); never raises for a damaged ledger.
     On big SQLite ledgers a compiled pass confirms a clean ledger first (``_native_pass``).
     """
-    global last_path
     conn = session.connection()
     native = _native_pass(session, conn)
     if native is not None:
-        last_path = "native"
+        native.checked_by = "native"
         return native
-    last_path = "python"
     try:
         return _fast_pass(conn)
     except _OutOfOrder:

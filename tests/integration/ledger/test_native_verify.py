@@ -50,6 +50,16 @@ def _python_report(session: Session) -> checks.VerifyReport:
         checks._native_verify = saved
 
 
+def _checked(report: checks.VerifyReport, by: str) -> bool:
+    """The report is clean and came from the ``by`` pass."""
+    return report.ok and report.checked_by == by
+
+
+def _checked_report(report: checks.VerifyReport, by: str) -> checks.VerifyReport:
+    assert report.checked_by == by
+    return report
+
+
 def _path(session: Session) -> str:
     path = checks._sqlite_file(session.connection())
     assert path
@@ -60,7 +70,7 @@ def _both(session: Session) -> tuple[checks.VerifyReport, str, checks.VerifyRepo
     """verify() as shipped (and which pass answered), then the Python pass alone."""
     session.commit()
     report = verify(session)
-    used = checks.last_path
+    used = report.checked_by
     session.commit()
     return report, used, _python_report(session)
 
@@ -123,7 +133,7 @@ def test_uncommitted_writes_use_the_python_pass(db_session: Session, world: Worl
     post(db_session, circle_id=c, kind="adjustment", idempotency_key="pending", now=NOW,
          legs=[Leg(f"{c}:suspense", Money(1, "EUR")), Leg(f"{c}:stripe:clearing", Money(-1, "EUR"))])
     report = verify(db_session)  # no commit: the seal exists only in this transaction
-    assert checks.last_path == "python"
+    assert report.checked_by == "python"
     assert report.ok and report.transactions == 7
 
 
@@ -138,7 +148,7 @@ def test_uncommitted_write_in_a_deferred_transaction_uses_the_python_pass(db_ses
         "FROM ledger_transaction WHERE id = 1"))
     assert not db_session.connection().connection.info.get("fundcircle.sqlite_write_locked")
     report = verify(db_session)
-    assert checks.last_path == "python"
+    assert report.checked_by == "python"
     assert [p.code for p in report.problems] == ["unsealed"]
     db_session.rollback()
 
@@ -151,7 +161,7 @@ def test_path_with_uri_characters(sqlite_template: Path, tmp_path: Path) -> None
         world = make_world(session)
         session.commit()
         _ledger(session, world)
-        assert verify(session).ok and checks.last_path == "native"
+        assert _checked(verify(session), "native")
 
 
 def test_memory_database_uses_the_python_pass(sqlite_only: None) -> None:
@@ -160,13 +170,13 @@ def test_memory_database_uses_the_python_pass(sqlite_only: None) -> None:
     engine = make_engine("sqlite://")
     Base.metadata.create_all(engine)
     with make_sessionmaker(engine)() as session:
-        assert verify(session).ok and checks.last_path == "python"
+        assert _checked(verify(session), "python")
     engine.dispose()
 
 
 def _tampered(db_session: Session, world: World, backend: str, sql: str, rewrite: bool) -> None:
     _ledger(db_session, world)
-    assert verify(db_session).ok and checks.last_path == "native"
+    assert _checked(verify(db_session), "native")
     _drop_triggers(db_session, backend)
     raw = sqlite3.connect(_path(db_session), isolation_level=None)  # foreign keys off: orphans allowed
     try:
@@ -244,7 +254,7 @@ def test_more_tampering_gives_the_python_report(db_session: Session, world: Worl
         return
     assert not python.ok
     db_session.commit()
-    assert verify(db_session) == python and checks.last_path == "python"
+    assert _checked_report(verify(db_session), "python") == python
 
 
 @pytest.mark.parametrize("case", sorted(EXTRA_REWRITES))
@@ -364,7 +374,7 @@ def test_threshold_keeps_small_ledgers_on_python(db_session: Session, world: Wor
     _ledger(db_session, world)
     monkeypatch.setattr(checks, "NATIVE_ABOVE_SEALS", 6)
     db_session.commit()
-    assert verify(db_session).ok and checks.last_path == "python"
+    assert _checked(verify(db_session), "python")
     monkeypatch.setattr(checks, "NATIVE_ABOVE_SEALS", 5)
     db_session.commit()
-    assert verify(db_session).ok and checks.last_path == "native"
+    assert _checked(verify(db_session), "native")
