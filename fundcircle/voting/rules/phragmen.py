@@ -14,6 +14,8 @@ moment is a lower bound and proposals are re-evaluated lazily.
 from __future__ import annotations
 
 import heapq
+from collections import deque
+from itertools import repeat
 from math import gcd
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -61,10 +63,8 @@ class PhragmenEngine(ApprovalGroups):
             self.load_scaled = [x * factor for x in self.load_scaled]
             self.load_denominator = den = grown
         self.load_scaled.append(moment.numerator * (den // d))
-        new_class = len(self.load_value) - 1
-        load_class = self.load_class
-        for g in self.supporters[p]:
-            load_class[g] = new_class
+        # every supporter's load becomes this moment: one C loop over the supporting groups
+        deque(map(self.load_class.__setitem__, self.supporters[p], repeat(len(self.load_value) - 1)), 0)
 
 
 @register
