@@ -6,7 +6,9 @@ carry them: they are shipped as the data-only packages ``fundcircle._templates``
 
 ``fundcircle.ledger._native_verify`` is an optional C extension (the fast "confirm clean" pass of
 ``verify``, fundcircle/ledger/README.md): without a compiler or the SQLite/OpenSSL headers the
-install still succeeds and ``verify`` uses its Python pass.
+install still succeeds and ``verify`` uses its Python pass. ``fundcircle.voting.rules._mes_float_c``
+is optional too (the compiled certified float run of ``mes``, fundcircle/voting/rules/mes_float.py):
+without it the numpy code runs, with the same results.
 """
 
 from setuptools import Extension, find_packages, setup
@@ -21,5 +23,8 @@ setup(
         "fundcircle._migrations": ["*.py", "*.mako", "*.ini", "versions/*.py"],
     },
     ext_modules=[Extension("fundcircle.ledger._native_verify", ["fundcircle/ledger/_native_verify.c"],
-                           libraries=["sqlite3", "crypto"], extra_compile_args=["-O2"], optional=True)],
+                           libraries=["sqlite3", "crypto"], extra_compile_args=["-O2"], optional=True),
+                 # rounding must be each operation's own: no fused multiply-add, no reordering
+                 Extension("fundcircle.voting.rules._mes_float_c", ["fundcircle/voting/rules/_mes_float_c.c"],
+                           extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"], optional=True)],
 )

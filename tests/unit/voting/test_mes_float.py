@@ -4,6 +4,9 @@ Each float run either returns None (a decision too close for its error bounds) o
 exact engine's purchases and cost at the same budget. Elections are drawn with many exact ties
 (few distinct costs, repeated ballots) and budgets near the prices, where the bounds are tested
 hardest; the real elections cover the many-voter case along their Add1 paths.
+
+Every test runs twice: on the numpy code and on the compiled extension ``_mes_float_c`` (skipped
+when it is not built), and the two must give identical runs, None included.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from hypothesis import strategies as st
 from fundcircle.voting import pabulib
 from fundcircle.voting.base import Ballot, Budget, Proposal
 from fundcircle.voting.registry import get_rule
-from fundcircle.voting.rules import mes
+from fundcircle.voting.rules import mes, mes_float
 from fundcircle.voting.rules._common import approval_ballots, screen
 from fundcircle.voting.rules.mes_float import FloatRuns, complete_with_float
 from fundcircle.voting.tiebreak import tie_key_function
@@ -29,6 +32,48 @@ SETTINGS = settings(max_examples=300, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 DATA_DIR = Path(os.environ.get("FUNDCIRCLE_PABULIB_DIR")
                 or Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "pabulib")
+
+#: the compiled run as the module imported it, before any test switches it off (None: not built)
+COMPILED = mes_float._mes_float_c
+
+
+@pytest.fixture(autouse=True, params=["numpy", "compiled"])
+def float_implementation(request, monkeypatch):
+    """Each test runs with FloatRuns on the numpy code and on the compiled extension (skipped
+    when it is not built); FloatRuns takes the extension the module imported, if any."""
+    if request.param == "numpy":
+        monkeypatch.setattr(mes_float, "_mes_float_c", None)
+    elif COMPILED is None:
+        pytest.skip("fundcircle.voting.rules._mes_float_c is not built")
+    return request.param
+
+
+def float_runs_for(engine) -> FloatRuns:
+    """FloatRuns for the implementation under test, checking that it really is the one used."""
+    runs = FloatRuns(engine)
+    if mes_float._mes_float_c is not None and runs.usable:
+        assert runs.native is not None, "the compiled run must be used when it is built"
+    else:
+        assert runs.native is None
+    return runs
+
+
+def skip_unless_compiled() -> None:
+    if mes_float._mes_float_c is None:
+        pytest.skip("compares the compiled run with the numpy one: runs under the compiled parameter")
+
+
+def assert_identical_runs(engine, budgets_scaled) -> None:
+    """The compiled run and the numpy run give the same result at each budget, None included
+    (under the numpy parameter there is nothing to compare)."""
+    if mes_float._mes_float_c is None:
+        return
+    compiled = FloatRuns(engine)
+    plain = FloatRuns(engine)
+    plain.native = None
+    got = [compiled.run(b) for b in budgets_scaled]
+    expected = [plain.run(b) for b in budgets_scaled]
+    assert got == expected
 
 
 def engine_for(proposals, ballots, budget: Budget, utility: str = "cost"):
@@ -59,7 +104,7 @@ def tied_elections(draw):
 def assert_float_runs_agree(proposals, ballots, budget: Budget, utility: str, budgets_scaled) -> int:
     """Every float run is None or the exact run; returns how many were decided in floats."""
     engine, _start, _step = engine_for(proposals, ballots, budget, utility)
-    float_runs = FloatRuns(engine)
+    float_runs = float_runs_for(engine)
     decided = 0
     for per_voter in budgets_scaled:
         got = float_runs.run(per_voter)
@@ -85,7 +130,7 @@ def test_exact_ties_between_opening_prices_are_decided_in_floats_by_the_tie_orde
     ballots = [Ballot(str(v), frozenset({f"p{v % 4}"})) for v in range(12)]
     budget = Budget(60, "EUR", 1)
     engine, start, _step = engine_for(proposals, ballots, budget)
-    decided = FloatRuns(engine).run(start)
+    decided = float_runs_for(engine).run(start)
     assert decided is not None
     assert decided == (engine.run(start).bought, engine.run(start).cost_minor)
 
@@ -98,7 +143,7 @@ def test_a_run_too_close_to_call_falls_back_and_the_completion_is_unchanged():
     ballots = [Ballot(str(v), frozenset({"p0", "p1", "p2"})) for v in range(3)]
     budget = Budget(39, "EUR", 1)
     engine, start, step = engine_for(proposals, ballots, budget)
-    float_runs = FloatRuns(engine)
+    float_runs = float_runs_for(engine)
     undecided = [k for k in range(30) if float_runs.run(start + k * step) is None]
     assert undecided, "the example must reach a decision floats cannot take"
     for mode in ("add1", "add1-exhaustive"):
@@ -119,6 +164,15 @@ def test_completion_with_float_runs_keeps_the_same_run(election, mode):
         slow.result.bought, slow.result.alpha, slow.per_voter_scaled, slow.runs, slow.overspend_minor)
 
 
+@SETTINGS
+@given(tied_elections(), st.integers(0, 40))
+def test_compiled_and_numpy_runs_are_identical(election, steps):
+    skip_unless_compiled()
+    proposals, ballots, budget, utility = election
+    engine, start, step = engine_for(proposals, ballots, budget, utility)
+    assert_identical_runs(engine, [start + k * step for k in range(steps, steps + 3)])
+
+
 APPROVAL_FILES = ["Poland_Swiecie_2023.pb", "Poland_Wieliczka_2023_Green_Budget.pb", "Netherlands_Assen_2024.pb"]
 
 
@@ -133,6 +187,68 @@ def test_real_elections_along_their_add1_path(name):
     decided = assert_float_runs_agree(election.proposals, election.ballots, election.budget, "cost", budgets)
     # floats must do the work on real elections, not fall back every time
     assert decided >= len(budgets) * 3 // 4
+
+
+@pytest.mark.parametrize("name", APPROVAL_FILES)
+def test_real_elections_compiled_and_numpy_runs_are_identical(name):
+    # numpy's masked dot products (xw @ short) sum in BLAS's order, the compiled run left to right:
+    # both are within the bounds, and on these elections every result is the same, None included
+    skip_unless_compiled()
+    path = DATA_DIR / name
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    election = pabulib.load(path)
+    engine, start, step = engine_for(election.proposals, election.ballots, election.budget)
+    assert_identical_runs(engine, [start + k * step for k in range(0, 300, 3)])
+
+
+def test_compiled_runs_reject_bad_input():
+    skip_unless_compiled()
+    import numpy as np
+
+    runs = COMPILED.Runs
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    f64 = lambda *v: np.array(v, dtype=np.float64)  # noqa: E731
+    # two candidates: p0 supported by groups 0 and 1 (weights 2, 3), p1 by group 1
+    good = dict(sup_ptr=i64(0, 2, 3), sup_idx=i64(0, 1, 1), sup_w=f64(2, 3, 3), weight=i64(5, 3),
+                cost=i64(10, 6), tie_rank=i64(0, 1), groups=2, by_cost=True)
+    assert runs(**good).run(2) == [0]
+    assert runs(**good).run(1) == []
+    bad_types = [("sup_ptr", [0, 2, 3]), ("sup_idx", np.array([0, 1, 1], dtype=np.int32)),
+                 ("sup_w", i64(2, 3, 3)), ("weight", f64(5, 3)), ("cost", np.zeros((2, 1), dtype=np.int64)),
+                 ("tie_rank", np.arange(4, dtype=np.int64)[::2]), ("groups", "2")]
+    for field, value in bad_types:
+        with pytest.raises(TypeError):
+            runs(**{**good, field: value})
+    bad_values = [("sup_ptr", i64(0, 2)), ("sup_ptr", i64(1, 2, 3)), ("sup_ptr", i64(0, 3, 2)),
+                  ("sup_idx", i64(0, 2, 1)), ("sup_idx", i64(0, -1, 1)), ("sup_idx", i64(1, 1, 1)),
+                  ("sup_w", f64(2, 3)), ("sup_w", f64(2, 3.5, 3)), ("sup_w", f64(2, float("nan"), 3)),
+                  ("sup_w", f64(0, 5, 3)), ("weight", i64(5, 4)), ("weight", i64(5)), ("cost", i64(10, 0)),
+                  ("cost", i64(10, 2**53)), ("tie_rank", i64(0)), ("groups", 1), ("groups", -1)]
+    for field, value in bad_values:
+        with pytest.raises(ValueError):
+            runs(**{**good, field: value})
+    ok = runs(**good)
+    for b in (-1, 2**53, 2**70):
+        with pytest.raises(ValueError):
+            ok.run(b)
+    for b in (2.0, "2", None):
+        with pytest.raises(TypeError):
+            ok.run(b)
+
+
+def test_elections_the_compiled_run_cannot_take_use_the_numpy_run():
+    # a cost below 1 (never in a tally: free proposals are set aside before the engine) and tie
+    # keys that do not sort: the numpy code runs
+    engine = mes.MesEngine([Proposal("a", 0), Proposal("b", 4)], {frozenset({"a", "b"}): 2}, "cost",
+                           lambda p: (p.id,), 1)
+    assert FloatRuns(engine).native is None
+    keys = {"a": (1,), "b": ("x",)}  # never compared by the numpy run: the prices 3/2 and 4/2 differ
+    engine = mes.MesEngine([Proposal("a", 3), Proposal("b", 4)], {frozenset({"a", "b"}): 2}, "cardinality",
+                           lambda p: keys[p.id], 1)
+    runs = FloatRuns(engine)
+    assert runs.native is None
+    assert runs.run(3) == (engine.run(3).bought, engine.run(3).cost_minor)
 
 
 def tally(proposals, ballots, budget: Budget, **params):

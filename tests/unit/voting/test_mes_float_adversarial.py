@@ -3,7 +3,8 @@ None or exactly the exact engine's run at the same budget.
 
 The hand-made elections put a budget exactly on a price (where float roundings of α go either
 way), on the largest exact integers, near 0, or make grouped ballots heavy; the generated ones
-draw costs and weights that give non-dyadic α (thirds, sevenths) and long purchase chains.
+draw costs and weights that give non-dyadic α (thirds, sevenths) and long purchase chains. Every test runs on the numpy code and on the compiled extension
+(``float_implementation``, test_mes_float.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from fundcircle.voting.base import Ballot, Budget, Proposal
 from fundcircle.voting.registry import get_rule
 from fundcircle.voting.rules import mes
 from fundcircle.voting.rules.mes_float import FloatRuns
-from tests.unit.voting.test_mes_float import engine_for
+from tests.unit.voting.test_mes_float import (  # noqa: F401  (float_implementation: autouse, numpy and compiled)
+    assert_identical_runs, engine_for, float_implementation, float_runs_for, skip_unless_compiled,
+)
 
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -57,7 +60,7 @@ def election(groups: list[tuple[set[str], int]], costs: dict[str, int], budget_m
 def check_runs(proposals, ballots, budget: Budget, utility: str, budgets_scaled) -> int:
     """Every float run finishes and is None or the exact run; returns how many floats decided."""
     engine, _start, _step = engine_for(proposals, ballots, budget, utility)
-    float_runs = FloatRuns(engine)
+    float_runs = float_runs_for(engine)
     decided = 0
     for per_voter in budgets_scaled:
         with finishes_within(5):
@@ -124,7 +127,7 @@ def engine_from_groups(costs: list[int], groups: dict[frozenset[str], int], util
 
 
 def agree(engine, budgets_scaled) -> int:
-    float_runs = FloatRuns(engine)
+    float_runs = float_runs_for(engine)
     decided = 0
     for per_voter in budgets_scaled:
         with finishes_within(5):
@@ -219,6 +222,17 @@ def test_generated_elections_at_budgets_on_and_next_to_opening_prices(election, 
 
 
 @SETTINGS
+@given(weighted_elections(), st.lists(st.integers(-1, 1), min_size=1, max_size=3), st.integers(1, 10**6))
+def test_generated_elections_compiled_and_numpy_runs_are_identical(election, offsets, free_budget):
+    skip_unless_compiled()
+    costs, groups, utility, scale = election
+    engine = engine_from_groups(costs, groups, utility, scale)
+    thresholds = [-(-engine.cost_scaled[p] // engine.weight[p]) for p in range(len(costs))]
+    budgets = [max(0, t + d) for t in thresholds for d in offsets]
+    assert_identical_runs(engine, [*budgets, free_budget % (max(engine.cost_scaled) + 1)])
+
+
+@SETTINGS
 @given(st.lists(st.integers(1, 2**52), min_size=1, max_size=5), st.lists(st.integers(1, 2**40), min_size=1,
        max_size=5), st.integers(1, 2**53 - 1), st.sampled_from(["cost", "cardinality"]), st.randoms())
 def test_generated_large_amounts(costs, weights, per_voter, utility, random):
@@ -229,6 +243,7 @@ def test_generated_large_amounts(costs, weights, per_voter, utility, random):
         groups[kind] = groups.get(kind, 0) + w
     engine = engine_from_groups(costs, groups, utility)
     agree(engine, [per_voter, per_voter // 3, max(costs) // 2])
+    assert_identical_runs(engine, [per_voter, per_voter // 3, max(costs) // 2])
 
 
 def critical_budgets(engine, start, count: int):
