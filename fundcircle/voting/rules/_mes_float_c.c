@@ -10,7 +10,8 @@
  * Same algorithm, same operations and the same error formulas as the numpy code (read its module
  * docstring for the error model). Sums: numpy's .sum() is its pairwise sum, reproduced here
  * operation for operation (pairwise_sum); numpy's masked dot products (xw @ short) go through
- * BLAS in an order that depends on the machine, here they are plain left-to-right sums. Every
+ * BLAS in an order that depends on the machine (left to right below 16 terms on this one), here
+ * they are the same pairwise sum over the masked terms (left to right below 8). Every
  * bound there is k*2u*Σ for k terms, which covers any order of summation, so either order is
  * certified; they may differ only in the last bits of α, i.e. in which razor-edge cases return
  * None. Must be compiled without FMA contraction or fast-math (setup.py: -ffp-contract=off
@@ -119,6 +120,31 @@ static double pairwise_sum(const double *a, Py_ssize_t n) {
     return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
 }
 
+/* The same pairwise sum over the entries where mask is set (the others add +0.0, which changes
+ * no sum: a sum of finite doubles is never -0.0 unless every term is). Its eight accumulators
+ * break the chain of dependent additions that a left-to-right sum waits on; for fewer than 8
+ * terms it is the left-to-right sum. */
+static double pairwise_sum_masked(const double *a, const unsigned char *mask, Py_ssize_t n) {
+    if (n < 8) {
+        double res = 0.;
+        for (Py_ssize_t i = 0; i < n; i++) res += mask[i] ? a[i] : 0.0;
+        return res;
+    }
+    if (n <= 128) {
+        double r[8], res;
+        Py_ssize_t i;
+        for (int j = 0; j < 8; j++) r[j] = mask[j] ? a[j] : 0.0;
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++) r[j] += mask[i + j] ? a[i + j] : 0.0;
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) res += mask[i] ? a[i] : 0.0;
+        return res;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum_masked(a, mask, n2) + pairwise_sum_masked(a + n2, mask + n2, n - n2);
+}
+
 /* -- the prepared election ----------------------------------------------------------------- */
 
 typedef struct {
@@ -130,6 +156,10 @@ typedef struct {
     int64_t *weight, *cost, *rank;
     double *cost_f, *opening_alpha, *opening_key;
     int64_t *grp_ptr, *grp_idx; /* group -> candidates it approves (the transpose) */
+    /* candidate p's neighbours (sharing a supporter), built on first use and kept for every run:
+       nb_data[nb_start[p] : nb_start[p] + nb_len[p]]; nb_start[p] = -1 until built */
+    Py_ssize_t *nb_start, *nb_len, *nb_data, nb_used, nb_cap;
+    unsigned char *nb_mark;
     /* scratch of one run */
     double *budgets, *berr, *alpha_of, *alpha_err;
     double *x, *e, *xw, *ew, *low;
@@ -144,7 +174,8 @@ static void runs_free_arrays(Runs *r) {
     void **arrays[] = {
         (void **)&r->sup_ptr, (void **)&r->sup_idx, (void **)&r->sup_w, (void **)&r->weight,
         (void **)&r->cost, (void **)&r->rank, (void **)&r->cost_f, (void **)&r->opening_alpha,
-        (void **)&r->opening_key, (void **)&r->grp_ptr, (void **)&r->grp_idx, (void **)&r->budgets,
+        (void **)&r->opening_key, (void **)&r->grp_ptr, (void **)&r->grp_idx, (void **)&r->nb_start,
+        (void **)&r->nb_len, (void **)&r->nb_data, (void **)&r->nb_mark, (void **)&r->budgets,
         (void **)&r->berr, (void **)&r->alpha_of, (void **)&r->alpha_err, (void **)&r->x,
         (void **)&r->e, (void **)&r->xw, (void **)&r->ew, (void **)&r->low, (void **)&r->short_of,
         (void **)&r->has_short, (void **)&r->done, (void **)&r->stale, (void **)&r->exact,
@@ -310,6 +341,10 @@ static PyObject *runs_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
             for (int64_t i = r->sup_ptr[p]; i < r->sup_ptr[p + 1]; i++) r->grp_idx[fill[r->sup_idx[i]]++] = p;
         PyMem_Free(fill);
     }
+    ALLOC(nb_start, m, Py_ssize_t);
+    ALLOC(nb_len, m, Py_ssize_t);
+    ALLOC(nb_mark, m, unsigned char);
+    for (Py_ssize_t p = 0; p < m; p++) r->nb_start[p] = -1;
     ALLOC(budgets, groups, double);
     ALLOC(berr, groups, double);
     ALLOC(alpha_of, m, double);
@@ -334,6 +369,40 @@ fail:
 }
 
 /* -- one run -------------------------------------------------------------------------------- */
+
+/* p's neighbours: the candidates its supporting groups approve, p aside (0 on no memory) */
+static int neighbours(Runs *r, Py_ssize_t p) {
+    if (r->nb_start[p] >= 0) return 1;
+    unsigned char *mark = r->nb_mark;
+    Py_ssize_t start = r->nb_used, len = 0;
+    mark[p] = 1;
+    for (int64_t i = r->sup_ptr[p]; i < r->sup_ptr[p + 1]; i++) {
+        int64_t g = r->sup_idx[i];
+        for (int64_t j = r->grp_ptr[g]; j < r->grp_ptr[g + 1]; j++) {
+            Py_ssize_t q = (Py_ssize_t)r->grp_idx[j];
+            if (mark[q]) continue;
+            mark[q] = 1;
+            if (start + len == r->nb_cap) {
+                Py_ssize_t cap = r->nb_cap ? 2 * r->nb_cap : 1024;
+                Py_ssize_t *data = PyMem_Realloc(r->nb_data, (size_t)cap * sizeof(Py_ssize_t));
+                if (!data) {
+                    for (Py_ssize_t t = 0; t < len; t++) mark[r->nb_data[start + t]] = 0;
+                    mark[p] = 0;
+                    return 0;
+                }
+                r->nb_data = data;
+                r->nb_cap = cap;
+            }
+            r->nb_data[start + len++] = q;
+        }
+    }
+    for (Py_ssize_t t = 0; t < len; t++) mark[r->nb_data[start + t]] = 0;
+    mark[p] = 0;
+    r->nb_start[p] = start;
+    r->nb_len[p] = len;
+    r->nb_used = start + len;
+    return 1;
+}
 
 typedef struct {
     double alpha, err;
@@ -381,14 +450,8 @@ static int evaluate(Runs *r, Py_ssize_t p, double slack, double alpha_below, Eva
     for (Py_ssize_t i = 0; i < k; i++) count += (sh[i] = x[i] < alpha);
     double paid, paying_w;
     for (;;) {
-        double short_w = 0.0;
-        paid = 0.0;
-        for (Py_ssize_t i = 0; i < k; i++)
-            if (sh[i]) {
-                paid += xw[i];
-                short_w += w[i];
-            }
-        paying_w = total_w - short_w;
+        paid = pairwise_sum_masked(xw, sh, k);
+        paying_w = total_w - pairwise_sum_masked(w, sh, k); /* integers below 2**53: exact */
         if (paying_w <= 0) return EVAL_UNDECIDED; /* the split is off: the exact engine decides */
         alpha = (cost - paid) / paying_w;
         now = 0;
@@ -397,9 +460,7 @@ static int evaluate(Runs *r, Py_ssize_t p, double slack, double alpha_below, Eva
         if (now < count) return EVAL_UNDECIDED; /* α fell by a rounding: a budget within roundings of α */
         count = now;
     }
-    double short_err = 0.0;
-    for (Py_ssize_t i = 0; i < k; i++)
-        if (sh[i]) short_err += ew[i];
+    double short_err = pairwise_sum_masked(ew, sh, k);
     double err = (short_err + dk * U2 * (paid + cost)) / paying_w + U2 * alpha + slack;
     double hi = alpha + err, lo = alpha - err;
     Py_ssize_t below_hi = 0, below_lo = 0;
@@ -538,9 +599,10 @@ static Py_ssize_t run(Runs *r, int64_t b_int) {
         r->done[p] = 1;
         r->bought[n_bought++] = p;
         /* every candidate sharing a supporter with p may have a new price */
-        for (Py_ssize_t i = 0; i < k; i++)
-            for (int64_t j = r->grp_ptr[s[i]]; j < r->grp_ptr[s[i] + 1]; j++) r->stale[r->grp_idx[j]] = 1;
-        r->stale[p] = 0;
+        if (!neighbours(r, p)) return -2;
+        const Py_ssize_t *nb = r->nb_data + r->nb_start[p];
+        unsigned char *stale = r->stale;
+        for (Py_ssize_t i = 0, n = r->nb_len[p]; i < n; i++) stale[nb[i]] = 1;
     }
     return n_bought;
 }
