@@ -9,7 +9,7 @@
  *
  * Same algorithm, same operations and the same error formulas as the numpy code (read its module
  * docstring for the error model). Sums: numpy's .sum() is its pairwise sum, reproduced here
- * operation for operation (pairwise_sum); numpy's masked dot products (xw @ short) go through
+ * operation for operation (pairwise_sum2); numpy's masked dot products (xw @ short) go through
  * BLAS in an order that depends on the machine (left to right below 16 terms on this one), here
  * they are the same pairwise sum over the masked terms (left to right below 8). Every
  * bound there is k*2u*Σ for k terms, which covers any order of summation, so either order is
@@ -99,31 +99,10 @@ static Entry heap_pop(Heap *h) {
 
 /* -- numpy's pairwise sum (numpy/_core/src/umath/loops_utils.h.src), operation for operation -- */
 
-static double pairwise_sum(const double *a, Py_ssize_t n) {
-    if (n < 8) {
-        double res = 0.;
-        for (Py_ssize_t i = 0; i < n; i++) res += a[i];
-        return res;
-    }
-    if (n <= 128) {
-        double r[8], res;
-        Py_ssize_t i;
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        for (i = 8; i < n - (n % 8); i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; i++) res += a[i];
-        return res;
-    }
-    Py_ssize_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
-}
-
-/* The same pairwise sum over the entries where mask is set (the others add +0.0, which changes
- * no sum: a sum of finite doubles is never -0.0 unless every term is). Its eight accumulators
- * break the chain of dependent additions that a left-to-right sum waits on; for fewer than 8
- * terms it is the left-to-right sum. */
+/* numpy's pairwise sum over the entries where mask is set (the others add +0.0, which changes no
+ * sum: a sum of finite doubles is never -0.0 unless every term is). Its eight accumulators break
+ * the chain of dependent additions that a left-to-right sum waits on; for fewer than 8 terms it
+ * is the left-to-right sum. */
 static double pairwise_sum_masked(const double *a, const unsigned char *mask, Py_ssize_t n) {
     if (n < 8) {
         double res = 0.;
@@ -145,6 +124,53 @@ static double pairwise_sum_masked(const double *a, const unsigned char *mask, Py
     return pairwise_sum_masked(a, mask, n2) + pairwise_sum_masked(a + n2, mask + n2, n - n2);
 }
 
+/* numpy's pairwise sums of two arrays (all entries: mask NULL, as a.sum() and b.sum(); or the
+ * masked ones, as pairwise_sum_masked) in one pass */
+#define TERM(v, i) (mask == NULL || mask[i] ? (v)[i] : 0.0)
+static void pairwise_sum2(const double *a, const double *b, const unsigned char *mask, Py_ssize_t n,
+                          double *sa, double *sb) {
+    if (n < 8) {
+        double ra = 0., rb = 0.;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ra += TERM(a, i);
+            rb += TERM(b, i);
+        }
+        *sa = ra;
+        *sb = rb;
+        return;
+    }
+    if (n <= 128) {
+        double ra[8], rb[8];
+        Py_ssize_t i;
+        for (int j = 0; j < 8; j++) {
+            ra[j] = TERM(a, j);
+            rb[j] = TERM(b, j);
+        }
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++) {
+                ra[j] += TERM(a, i + j);
+                rb[j] += TERM(b, i + j);
+            }
+        double resa = ((ra[0] + ra[1]) + (ra[2] + ra[3])) + ((ra[4] + ra[5]) + (ra[6] + ra[7]));
+        double resb = ((rb[0] + rb[1]) + (rb[2] + rb[3])) + ((rb[4] + rb[5]) + (rb[6] + rb[7]));
+        for (; i < n; i++) {
+            resa += TERM(a, i);
+            resb += TERM(b, i);
+        }
+        *sa = resa;
+        *sb = resb;
+        return;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    double a1, b1, a2, b2;
+    pairwise_sum2(a, b, mask, n2, &a1, &b1);
+    pairwise_sum2(a + n2, b + n2, mask ? mask + n2 : NULL, n - n2, &a2, &b2);
+    *sa = a1 + a2;
+    *sb = b1 + b2;
+}
+#undef TERM
+
 /* -- the prepared election ----------------------------------------------------------------- */
 
 typedef struct {
@@ -161,7 +187,8 @@ typedef struct {
     Py_ssize_t *nb_start, *nb_len, *nb_data, nb_used, nb_cap;
     unsigned char *nb_mark;
     /* scratch of one run */
-    double *budgets, *berr, *alpha_of, *alpha_err;
+    double *budgets; /* group g's budget at [2g], a bound on its error at [2g + 1]: one cache line */
+    double *alpha_of, *alpha_err;
     double *x, *e, *xw, *ew, *low;
     unsigned char *short_of; /* per supporter entry (nnz): short at p's last evaluation */
     unsigned char *has_short, *done, *stale, *exact, *mask;
@@ -176,7 +203,7 @@ static void runs_free_arrays(Runs *r) {
         (void **)&r->cost, (void **)&r->rank, (void **)&r->cost_f, (void **)&r->opening_alpha,
         (void **)&r->opening_key, (void **)&r->grp_ptr, (void **)&r->grp_idx, (void **)&r->nb_start,
         (void **)&r->nb_len, (void **)&r->nb_data, (void **)&r->nb_mark, (void **)&r->budgets,
-        (void **)&r->berr, (void **)&r->alpha_of, (void **)&r->alpha_err, (void **)&r->x,
+        (void **)&r->alpha_of, (void **)&r->alpha_err, (void **)&r->x,
         (void **)&r->e, (void **)&r->xw, (void **)&r->ew, (void **)&r->low, (void **)&r->short_of,
         (void **)&r->has_short, (void **)&r->done, (void **)&r->stale, (void **)&r->exact,
         (void **)&r->mask, (void **)&r->version, (void **)&r->close, (void **)&r->bought,
@@ -345,8 +372,7 @@ static PyObject *runs_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     ALLOC(nb_len, m, Py_ssize_t);
     ALLOC(nb_mark, m, unsigned char);
     for (Py_ssize_t p = 0; p < m; p++) r->nb_start[p] = -1;
-    ALLOC(budgets, groups, double);
-    ALLOC(berr, groups, double);
+    ALLOC(budgets, 2 * groups, double);
     ALLOC(alpha_of, m, double);
     ALLOC(alpha_err, m, double);
     ALLOC(x, r->max_deg, double);
@@ -424,10 +450,13 @@ static int evaluate(Runs *r, Py_ssize_t p, double slack, double alpha_below, Eva
     double alpha = cost / total_w;
     double low_min = INFINITY;
     for (Py_ssize_t i = 0; i < k; i++) {
-        x[i] = r->budgets[s[i]];
-        e[i] = r->berr[s[i]];
+        const double *be = r->budgets + 2 * s[i];
+        x[i] = be[0];
+        e[i] = be[1];
         low[i] = x[i] - e[i];
         if (low[i] < low_min) low_min = low[i];
+        xw[i] = x[i] * w[i]; /* used below unless nobody is short */
+        ew[i] = e[i] * w[i];
     }
     if (low_min >= alpha + U2 * alpha + slack) { /* nobody short: α = cost/weight exactly */
         out->alpha = alpha;
@@ -436,13 +465,9 @@ static int evaluate(Runs *r, Py_ssize_t p, double slack, double alpha_below, Eva
         r->has_short[p] = 0;
         return EVAL_OK;
     }
-    for (Py_ssize_t i = 0; i < k; i++) {
-        xw[i] = x[i] * w[i];
-        ew[i] = e[i] * w[i];
-    }
-    double dk = (double)k;
-    double money = pairwise_sum(xw, k);
-    double money_err = pairwise_sum(ew, k) + dk * U2 * (money + cost) + slack;
+    double dk = (double)k, money, money_err;
+    pairwise_sum2(xw, ew, NULL, k, &money, &money_err); /* xw.sum(), ew.sum() */
+    money_err = money_err + dk * U2 * (money + cost) + slack;
     if (money + money_err < cost) return EVAL_UNAFFORDABLE;
     if (money - money_err < cost) return EVAL_UNDECIDED; /* too close to tell */
     if (alpha_below > alpha) alpha = alpha_below;
@@ -450,8 +475,9 @@ static int evaluate(Runs *r, Py_ssize_t p, double slack, double alpha_below, Eva
     for (Py_ssize_t i = 0; i < k; i++) count += (sh[i] = x[i] < alpha);
     double paid, paying_w;
     for (;;) {
-        paid = pairwise_sum_masked(xw, sh, k);
-        paying_w = total_w - pairwise_sum_masked(w, sh, k); /* integers below 2**53: exact */
+        double short_w; /* integers below 2**53: exact in any order */
+        pairwise_sum2(xw, w, sh, k, &paid, &short_w);
+        paying_w = total_w - short_w;
         if (paying_w <= 0) return EVAL_UNDECIDED; /* the split is off: the exact engine decides */
         alpha = (cost - paid) / paying_w;
         now = 0;
@@ -526,8 +552,8 @@ static Py_ssize_t run(Runs *r, int64_t b_int) {
     double key_err = 0.0;
     Heap *heap = &r->heap;
     for (Py_ssize_t g = 0; g < r->groups; g++) {
-        r->budgets[g] = b;
-        r->berr[g] = 0.0;
+        r->budgets[2 * g] = b;
+        r->budgets[2 * g + 1] = 0.0;
     }
     heap->len = 0;
     for (Py_ssize_t p = 0; p < m; p++) {
@@ -587,13 +613,13 @@ static Py_ssize_t run(Runs *r, int64_t b_int) {
         double alpha = r->alpha_of[p], add = r->alpha_err[p] + grow_by;
         int any_short = r->has_short[p];
         for (Py_ssize_t i = 0; i < k; i++) {
-            int64_t g = s[i];
+            double *be = r->budgets + 2 * s[i];
             if (any_short && sh[i]) {
-                r->budgets[g] = 0.0;
-                r->berr[g] = 0.0;
+                be[0] = 0.0;
+                be[1] = 0.0;
             } else {
-                r->budgets[g] = r->budgets[g] - alpha;
-                r->berr[g] = r->berr[g] + add;
+                be[0] = be[0] - alpha;
+                be[1] = be[1] + add;
             }
         }
         r->done[p] = 1;
