@@ -191,8 +191,8 @@ def test_real_elections_along_their_add1_path(name):
 
 @pytest.mark.parametrize("name", APPROVAL_FILES)
 def test_real_elections_compiled_and_numpy_runs_are_identical(name):
-    # numpy's masked dot products (xw @ short) sum in BLAS's order, the compiled run left to right:
-    # both are within the bounds, and on these elections every result is the same, None included
+    # numpy's masked dot products (xw @ short) sum in BLAS's order, the compiled run pairwise: both
+    # are within the bounds, and on these elections every result is the same, None included
     skip_unless_compiled()
     path = DATA_DIR / name
     if not path.is_file():
