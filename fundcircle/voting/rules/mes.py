@@ -18,6 +18,12 @@ rises within a run, so the last ρ is a lower bound). Add1 does not compute the 
 proves cannot change anything (its *horizon*, :meth:`MesEngine.run`): they are counted, and the
 kept run is moved to its budget exactly; a step it does compute starts from the last purchase the
 previous run proves unchanged there (:class:`Snapshot`). Every decision stays exact.
+
+Add1 with floats (the default, :func:`complete`): every step but the kept one only has to say what
+it buys, and :mod:`fundcircle.voting.rules.mes_float` decides that in float64 (compiled when the
+optional extension is built, numpy otherwise) with a proven error bound on every comparison; a
+decision the bound cannot settle sends that step to the exact engine, and the kept run is always
+computed exactly here. The exact horizon and resume machinery above is what runs without floats.
 """
 
 from __future__ import annotations
