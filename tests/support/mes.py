@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 from fundcircle.voting.rules import mes
 
 
 @contextmanager
-def floats_disabled() -> Iterator[None]:
-    """Every Add1 step runs the exact engine (no certified float runs, ``mes_float``)."""
+def complete_with(**options: Any) -> Iterator[None]:
+    """Every tally in the block calls ``mes.complete`` with these options (``resume``, ``floats``)."""
     original = mes.complete
-    mes.complete = partial(original, floats=False)  # type: ignore[assignment]
+    mes.complete = partial(original, **options)  # type: ignore[assignment]
     try:
         yield
     finally:
         mes.complete = original  # type: ignore[assignment]
+
+
+def floats_disabled() -> Any:
+    """Every Add1 step runs the exact engine (no certified float runs, ``mes_float``)."""
+    return complete_with(floats=False)

@@ -23,7 +23,7 @@ from fundcircle.voting.registry import get_rule
 from fundcircle.voting.rules import mes
 from fundcircle.voting.rules.mes_float import FloatRuns
 from tests.unit.voting.test_mes_float import (  # noqa: F401  (float_implementation: autouse, numpy and compiled)
-    assert_identical_runs, engine_for, float_implementation, float_runs_for, skip_unless_compiled,
+    assert_float_runs_agree, assert_identical_runs, engine_for, float_implementation, float_runs_for, skip_unless_compiled,
 )
 
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None,
@@ -59,17 +59,9 @@ def election(groups: list[tuple[set[str], int]], costs: dict[str, int], budget_m
 
 def check_runs(proposals, ballots, budget: Budget, utility: str, budgets_scaled) -> int:
     """Every float run finishes and is None or the exact run; returns how many floats decided."""
-    engine, _start, _step = engine_for(proposals, ballots, budget, utility)
-    float_runs = float_runs_for(engine)
-    decided = 0
-    for per_voter in budgets_scaled:
-        with finishes_within(5):
-            got = float_runs.run(per_voter)
-        exact = engine.run(per_voter)
-        if got is not None:
-            decided += 1
-            assert got == (exact.bought, exact.cost_minor), per_voter
-    return decided
+    budgets_scaled = list(budgets_scaled)
+    with finishes_within(5 * max(len(budgets_scaled), 1)):
+        return assert_float_runs_agree(proposals, ballots, budget, utility, budgets_scaled)
 
 
 # --- a budget exactly at a price: the search for α must not go round in circles ---------------

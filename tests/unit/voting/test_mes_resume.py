@@ -8,8 +8,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +20,7 @@ from fundcircle.voting.base import Ballot, Budget, Proposal
 from fundcircle.voting.registry import get_rule
 from fundcircle.voting.rules import mes
 from tests.support.elections import approval_elections
-from tests.support.mes import floats_disabled
+from tests.support.mes import complete_with, floats_disabled
 
 SETTINGS = settings(max_examples=150, derandomize=True, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -35,14 +35,8 @@ OFFICIAL_MES = {
 }
 
 
-@contextmanager
-def resume_disabled() -> Iterator[None]:
-    original = mes.complete
-    mes.complete = partial(original, resume=False)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        mes.complete = original  # type: ignore[assignment]
+def resume_disabled() -> Any:
+    return complete_with(resume=False)
 
 
 @contextmanager
