@@ -116,7 +116,7 @@ def test_rows_are_append_only_and_recheck_catches_altered_history(db_session: Se
     clearing = _books(db_session, world)
     assert_balance(db_session, clearing, Money(55_10, "EUR"), source="stripe", reference="bal_1", now=NOW)
     db_session.commit()
-    engine = db_session.get_bind()
+    engine = db_session.get_bind().engine  # get_bind() may be the held Connection
     for sql in ("UPDATE ledger_balance_assertion SET expected_minor = 1", "DELETE FROM ledger_balance_assertion"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.exec_driver_sql(sql)
@@ -156,7 +156,7 @@ def test_cli_verify_rechecks_assertions_and_lists_mismatches(db_session: Session
     report = json.loads(runner.invoke(main, ["ledger", "verify", "--json"], env=env).stdout)
     assert report["ok"] and [m["reference"] for m in report["balance_assertions"]["mismatched"]] == ["bal_2"]
     # altered history fails the command through the assertion as well as the chain
-    engine = db_session.get_bind()
+    engine = db_session.get_bind().engine  # get_bind() may be the held Connection
     with engine.begin() as conn:
         if backend == "postgresql":
             conn.exec_driver_sql("ALTER TABLE ledger_posting DISABLE TRIGGER USER")

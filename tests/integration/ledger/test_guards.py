@@ -59,7 +59,7 @@ def test_raw_changes_are_refused(sessions: sessionmaker[Session], db_session: Se
     _funded(db_session, world)
     sql = {"update": UPDATES[table], "delete": f"DELETE FROM {table}",
            "truncate": f"TRUNCATE {table} CASCADE"}[statement]
-    engine = db_session.get_bind()
+    engine = db_session.get_bind().engine  # get_bind() may be the held Connection
     with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
         conn.exec_driver_sql(sql)
     assert isinstance(translate_db_error(caught.value), AppendOnlyViolation)
@@ -129,7 +129,7 @@ CASES = {  # case -> words of the trigger's message (so a test cannot pass for a
 def test_triggers_refuse_what_post_refuses(db_session: Session, world: World, case: str) -> None:
     """Writers that bypass post() are stopped by the posting and seal triggers (both databases)."""
     _funded(db_session, world)
-    engine = db_session.get_bind()
+    engine = db_session.get_bind().engine  # get_bind() may be the held Connection
     with pytest.raises(DBAPIError) as caught, engine.begin() as conn:
         pot = _account_id(conn, "1:pot:available")
         host = _account_id(conn, "1:oc:host")
@@ -156,7 +156,7 @@ def test_triggers_refuse_what_post_refuses(db_session: Session, world: World, ca
             else:
                 _seal(conn, tx)
     assert CASES[case] in str(caught.value)
-    with db_session.get_bind().connect() as conn:
+    with db_session.get_bind().engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ledger_transaction WHERE idempotency_key LIKE 'raw:%'")
                             ).scalar_one() == 0
 
@@ -165,7 +165,7 @@ def test_postgresql_refuses_to_commit_an_unsealed_header(db_session: Session, wo
     if backend != "postgresql":
         pytest.skip("SQLite has no deferred triggers; verify() reports unsealed headers there")
     _funded(db_session, world)
-    engine = db_session.get_bind()
+    engine = db_session.get_bind().engine  # get_bind() may be the held Connection
     with pytest.raises(DBAPIError, match="never sealed"), engine.begin() as conn:
         tx = _raw_tx(conn, "raw:unsealed")
         _posting(conn, tx, _account_id(conn, "1:pot:available"), -5)
