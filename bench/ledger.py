@@ -5,7 +5,11 @@
 
 1. Posting through the public API (``post()`` with three legs, one database transaction and one
    commit per ledger transaction, triggers on) vs. the anchor: raw sqlite3 INSERTs of one row with
-   one commit each, same pragmas (WAL, synchronous=FULL).
+   one commit each, same pragmas (WAL, synchronous=FULL). The target, 5,000/s where the anchor
+   does about 62,000/s, is checked as a ratio (at most 12.4x slower than the anchor in the same
+   run): the anchor itself moved from 29,000/s to 85,000/s between the 2-core machines this ran on.
+   Where fsync costs real time (a disk-backed --workdir), it dominates both sides and the ratio
+   shrinks; a tmpfs --workdir such as /dev/shm is the stricter setting.
 2. ``verify()`` over N transactions (default 1,000,000) vs. the anchor: a bare SHA-256 chain over
    the same canonical bytes stored in one table, read with one scan. The line says which pass
    answered: "native" (the compiled confirm-clean pass, fundcircle/ledger/README.md) or "python";
@@ -57,6 +61,9 @@ from fundcircle.ledger.chain import canonical_bytes, chain_hash, request_digest 
 from fundcircle.migrate import upgrade  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.timezone.utc)
+#: issue 4: "at least 5,000 posts/s" next to "about 62,000/s" for the anchor on the issue's machine
+TARGET_POSTS_PER_S = 5_000
+ANCHOR_ON_ISSUE_MACHINE = 62_000
 
 
 def _fresh_db(workdir: Path, name: str, url: str | None) -> str:
@@ -370,6 +377,16 @@ def _median(clocks: list[Clock]) -> Clock:
     return out
 
 
+def _median_rate(rates: list[Rate]) -> Rate:
+    """A Rate holding the median wall rate and the median CPU rate of ``rates``."""
+    import statistics
+
+    out = Rate(1, 1, 1)
+    out.wall = statistics.median(r.wall for r in rates)
+    out.cpu = statistics.median(r.cpu for r in rates)
+    return out
+
+
 def _load() -> str:
     try:
         return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -388,7 +405,7 @@ def main() -> None:
     parser.add_argument("--probe-stored-bytes", action="store_true",
                         help="after verify, time the parts of the stored-canonical-bytes design (docstring, 3)")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="time anchor, floor and verify this many times (interleaved), print medians")
+                        help="time each side this many times (interleaved), print medians")
     parser.add_argument("--python-pass", action="store_true",
                         help="also time verify() with the compiled pass switched off")
     args = parser.parse_args()
@@ -397,17 +414,30 @@ def main() -> None:
         print(f"sqlite {sqlite3.sqlite_version}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
               f"{_load()}, workdir {workdir}")
         if args.only != "verify":
-            raw = bench_raw_inserts(workdir, args.posts)
-            api = bench_posts(_fresh_db(workdir, "posts", args.database_url), args.posts)
             where = sa.make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
+            # interleaved repeats, medians (the machine is shared, and one run moves by +-15%)
+            raws, apis = [], []
+            for run in range(args.repeat):
+                raws.append(bench_raw_inserts(workdir, args.posts))
+                apis.append(bench_posts(_fresh_db(workdir, f"posts{run}", args.database_url), args.posts))
+            raw, api = _median_rate(raws), _median_rate(apis)
             print(f"\nposts ({args.posts:,}, one commit each)            wall clock          CPU time")
+            if args.repeat > 1:
+                print(f"  (medians of {args.repeat} interleaved runs; post() wall each: "
+                      f"{', '.join(f'{r.wall:,.0f}' for r in apis)} /s; anchor wall each: "
+                      f"{', '.join(f'{r.wall:,.0f}' for r in raws)} /s)")
             print(f"  anchor: raw sqlite3 insert+commit      {raw.wall:>12,.0f} /s   {raw.cpu:>12,.0f} /s")
             print(f"  post() via public API ({where:<10})   {api.wall:>12,.0f} /s   {api.cpu:>12,.0f} /s"
                   f"   ratio {raw.wall / api.wall:.1f}x / {raw.cpu / api.cpu:.1f}x slower")
-            print(f"  target >= 5,000/s: wall {'OK' if api.wall >= 5_000 else 'MISSED'}, "
-                  f"CPU {'OK' if api.cpu >= 5_000 else 'MISSED'}")
+            # The issue's target is 5,000/s next to an anchor of about 62,000/s on its machine: at
+            # most 12.4x slower than the anchor. The ratio carries across machines; the rate does not.
+            allowed = ANCHOR_ON_ISSUE_MACHINE / TARGET_POSTS_PER_S
+            print(f"  target >= {TARGET_POSTS_PER_S:,}/s where the anchor does {ANCHOR_ON_ISSUE_MACHINE:,}/s, i.e. "
+                  f"ratio <= {allowed:.1f}x: wall {'OK' if raw.wall / api.wall <= allowed else 'MISSED'}, "
+                  f"CPU {'OK' if raw.cpu / api.cpu <= allowed else 'MISSED'}; absolute on this machine: "
+                  f"{'OK' if api.wall >= TARGET_POSTS_PER_S else 'MISSED'}")
             # the same posts ten to a database transaction: what post() itself costs once the
-            # caller's session begin/commit (about half of the figure above) is shared
+            # caller's session begin/commit is shared
             batched = bench_posts(_fresh_db(workdir, "posts10", args.database_url), args.posts, per_commit=10)
             print(f"  post(), 10 per commit ({where:<10})   {batched.wall:>12,.0f} /s   {batched.cpu:>12,.0f} /s"
                   f"   (for comparison; not the target's setting)")
