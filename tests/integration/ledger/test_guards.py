@@ -8,9 +8,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fundcircle.db import AppendOnlyViolation, translate_db_error
-from fundcircle.ledger import LedgerImmutable, Money, assert_balance, award, record_contribution, verify
+from fundcircle.ledger import (LedgerImmutable, Money, assert_balance, award, ensure_circle_accounts,
+                               record_contribution, verify)
 from fundcircle.ledger.models import LEDGER_TABLES, LedgerPosting, LedgerSeal, LedgerTransaction
-from tests.integration.ledger.helpers import NOW, World
+from tests.integration.ledger.helpers import NOW, World, make_world
 
 EXPECTED_SQLITE_TRIGGERS = {f"{t}_{op}" for t in LEDGER_TABLES for op in ("no_update", "no_delete")} | {
     "ledger_posting_check", "ledger_seal_check"}
@@ -84,11 +85,12 @@ def test_orm_guard_refuses_dirty_and_deleted_ledger_objects(db_session: Session,
     assert verify(db_session).ok
 
 
-def _raw_tx(conn: sa.Connection, key: str, *, circle_id: int = 1) -> int:
+def _raw_tx(conn: sa.Connection, key: str, *, circle_id: int = 1, reverses_id: int | None = None) -> int:
     return conn.execute(sa.text(
         "INSERT INTO ledger_transaction (circle_id, idempotency_key, request_digest, kind, effective_on, "
-        "recorded_at, memo) VALUES (:c, :k, :d, 'adjustment', :e, :r, '') RETURNING id"),
-        {"c": circle_id, "k": key, "d": b"\0" * 32, "e": NOW.date(), "r": NOW.replace(tzinfo=None)}).scalar_one()
+        "recorded_at, memo, reverses_id) VALUES (:c, :k, :d, :kind, :e, :r, '', :rev) RETURNING id"),
+        {"c": circle_id, "k": key, "d": b"\0" * 32, "kind": "adjustment" if reverses_id is None else "reversal",
+         "e": NOW.date(), "r": NOW.replace(tzinfo=None), "rev": reverses_id}).scalar_one()
 
 
 def _account_id(conn: sa.Connection, key: str) -> int:
@@ -171,3 +173,87 @@ def test_postgresql_refuses_to_commit_an_unsealed_header(db_session: Session, wo
         _posting(conn, tx, _account_id(conn, "1:pot:available"), -5)
         _posting(conn, tx, _account_id(conn, "1:oc:host"), 5)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(LedgerTransaction)) == 2
+
+
+def _assert_no_raw_rows(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger_transaction WHERE idempotency_key LIKE 'raw:%'")
+                            ).scalar_one() == 0
+
+
+# legs as (account key, amount): "1:" keys are the EUR circle's, "2:" keys a USD circle's
+PER_CURRENCY = {
+    "balanced": [("1:oc:host", 5), ("1:suspense", -5), ("2:oc:host", 7), ("2:suspense", -7)],
+    "zero_total_one_each": [("1:oc:host", 5), ("2:oc:host", -5)],
+    "zero_total_two_each": [("1:oc:host", 5), ("1:suspense", -3), ("2:oc:host", 3), ("2:suspense", -5)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(PER_CURRENCY))
+def test_seal_trigger_sums_each_currency_separately(db_session: Session, world: World, case: str) -> None:
+    """Several currencies in one transaction: each must sum to zero; a zero total is not enough."""
+    _funded(db_session, world)
+    usd = make_world(db_session, slug="hillside", currency="USD")
+    ensure_circle_accounts(db_session, usd.circle, now=NOW)
+    db_session.commit()
+    assert usd.circle.id == 2
+    engine = db_session.get_bind().engine  # a connection of its own, rolled back at the end
+    with engine.connect() as conn, conn.begin() as tx_scope:
+        tx = _raw_tx(conn, f"raw:{case}")
+        for key, amount in PER_CURRENCY[case]:
+            _posting(conn, tx, _account_id(conn, key), amount, currency="EUR" if key.startswith("1:") else "USD")
+        if case == "balanced":
+            _seal(conn, tx)
+            assert conn.execute(sa.text("SELECT count(*) FROM ledger_seal WHERE transaction_id = :t"),
+                                {"t": tx}).scalar_one() == 1
+        else:
+            with pytest.raises(DBAPIError, match="sum to zero"):
+                _seal(conn, tx)
+        tx_scope.rollback()
+    _assert_no_raw_rows(engine)
+
+
+def _award_tx(conn: sa.Connection) -> int:
+    """The award _funded() sealed at seq 2 (pot:available -> earmark, two legs)."""
+    return conn.execute(sa.text("SELECT transaction_id FROM ledger_seal WHERE seq = 2")).scalar_one()
+
+
+REVERSALS = {  # case -> words of the trigger's message, None when the seal is accepted
+    "exact": None,
+    "halved": "exactly negate",  # balanced and within floors, but not the original's amounts
+    "extra_legs": "exactly negate",  # the exact negation plus a balanced pair of other legs
+    "doubled": "floor account",  # also not a negation: the floor check fires first, as it always has
+    "of_unsealed": "unsealed",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REVERSALS))
+def test_seal_trigger_checks_reversals(db_session: Session, world: World, case: str) -> None:
+    """A raw reversal is sealed only when it negates a sealed transaction exactly."""
+    _funded(db_session, world)
+    engine = db_session.get_bind().engine  # a connection of its own, rolled back at the end
+    with engine.connect() as conn, conn.begin() as tx_scope:
+        if case == "of_unsealed":
+            original = _raw_tx(conn, "raw:original")
+            _posting(conn, original, _account_id(conn, "1:oc:host"), 5)
+            _posting(conn, original, _account_id(conn, "1:suspense"), -5)
+        else:
+            original = _award_tx(conn)
+        legs = conn.execute(sa.text("SELECT account_id, amount_minor FROM ledger_posting WHERE transaction_id = :t "
+                                    "ORDER BY account_id"), {"t": original}).all()
+        times, over = {"halved": (1, 2), "doubled": (2, 1)}.get(case, (1, 1))
+        rev = _raw_tx(conn, f"raw:{case}", reverses_id=original)
+        for account, amount in legs:
+            _posting(conn, rev, account, -amount * times // over)
+        if case == "extra_legs":
+            _posting(conn, rev, _account_id(conn, "1:oc:host"), 5)
+            _posting(conn, rev, _account_id(conn, "1:suspense"), -5)
+        if REVERSALS[case] is None:
+            _seal(conn, rev)
+        else:
+            with pytest.raises(DBAPIError) as caught:
+                _seal(conn, rev)
+            assert REVERSALS[case] in str(caught.value)
+        tx_scope.rollback()
+    _assert_no_raw_rows(engine)
+
