@@ -145,6 +145,47 @@ def bench_raw_inserts(workdir: Path, n: int) -> Rate:
     return Rate(n, clock.wall, clock.cpu)
 
 
+def bench_sql_floor(url: str, n: int) -> Rate:
+    """Not a target, a floor: the SQL of n posts alone, issued from sqlite3 with no SQLAlchemy and
+    no Python checks: BEGIN IMMEDIATE, the tip read, the header, the three postings and the seal
+    (the same statements post() runs, triggers on), COMMIT. post() cannot be faster than this
+    while it writes these rows; the ratio says how much of the target's budget the schema takes."""
+    from fundcircle.ledger import posting as p
+
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        c = _circle(session, "floor").id
+        ids = dict(session.execute(sa.text("SELECT key, id FROM ledger_account")).all())
+    engine.dispose()
+    accounts = [ids[f"{c}:pot:available"], ids[f"{c}:stripe:clearing"], ids[f"{c}:fees:stripe"]]
+    conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
+    for pragma in ("foreign_keys = ON", "journal_mode = WAL", "synchronous = FULL"):
+        conn.execute(f"PRAGMA {pragma}")
+    insert_postings = p._insert_postings_sql(3)
+    recorded, day = NOW.replace(tzinfo=None).isoformat(" "), NOW.date().isoformat()
+    balances = dict.fromkeys(accounts, 0)
+    digest = hashlib.sha256(b"request").digest()
+    with Clock() as clock:
+        for i in range(n):
+            gross = 1_000 + i % 500
+            conn.execute("BEGIN IMMEDIATE")
+            tip = conn.execute(p._SQL_TIP).fetchone()
+            seq, prev = (1, None) if tip is None else (tip[0] + 1, tip[1])
+            cur = conn.execute(p._SQL_INSERT_TX_SQLITE, (c, f"floor:{i}", digest, "contribution", day, recorded, "",
+                                                         None, None, None, None))
+            tx = cur.lastrowid
+            params: list[object] = []
+            for account, amount in zip(accounts, (-gross, gross - 30, 30)):
+                balances[account] += amount
+                params += (tx, account, "EUR", amount, balances[account])
+            conn.execute(insert_postings, params)
+            conn.execute(p._SQL_INSERT_SEAL, (seq, tx, prev, hashlib.sha256((prev or b"") + b"%d" % i).digest(),
+                                              1, recorded))
+            conn.execute("COMMIT")
+    conn.close()
+    return Rate(n, clock.wall, clock.cpu)
+
+
 def build_big_ledger(path: Path, n: int) -> None:
     """BENCH-ONLY bulk path: an n-transaction ledger (2/3 Stripe contributions with three legs,
     1/3 awards to one of 1,000 earmarks), plus the bare chain table for the anchor."""
@@ -416,10 +457,12 @@ def main() -> None:
         if args.only != "verify":
             where = sa.make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
             # interleaved repeats, medians (the machine is shared, and one run moves by +-15%)
-            raws, apis = [], []
+            raws, apis, floors = [], [], []
             for run in range(args.repeat):
                 raws.append(bench_raw_inserts(workdir, args.posts))
                 apis.append(bench_posts(_fresh_db(workdir, f"posts{run}", args.database_url), args.posts))
+                if not args.database_url:
+                    floors.append(bench_sql_floor(_fresh_db(workdir, f"floor{run}", None), args.posts))
             raw, api = _median_rate(raws), _median_rate(apis)
             print(f"\nposts ({args.posts:,}, one commit each)            wall clock          CPU time")
             if args.repeat > 1:
@@ -429,6 +472,10 @@ def main() -> None:
             print(f"  anchor: raw sqlite3 insert+commit      {raw.wall:>12,.0f} /s   {raw.cpu:>12,.0f} /s")
             print(f"  post() via public API ({where:<10})   {api.wall:>12,.0f} /s   {api.cpu:>12,.0f} /s"
                   f"   ratio {raw.wall / api.wall:.1f}x / {raw.cpu / api.cpu:.1f}x slower")
+            if floors:
+                floor = _median_rate(floors)
+                print(f"  floor: the posts' SQL alone (sqlite3)  {floor.wall:>12,.0f} /s   {floor.cpu:>12,.0f} /s"
+                      f"   ratio {raw.wall / floor.wall:.1f}x / {raw.cpu / floor.cpu:.1f}x (no SQLAlchemy, no checks)")
             # The issue's target is 5,000/s next to an anchor of about 62,000/s on its machine: at
             # most 12.4x slower than the anchor. The ratio carries across machines; the rate does not.
             allowed = ANCHOR_ON_ISSUE_MACHINE / TARGET_POSTS_PER_S
