@@ -43,6 +43,7 @@ import hashlib
 import os
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
@@ -408,23 +409,10 @@ def probe_stored_bytes(path: Path, bare: Clock) -> None:
           f"{both.wall / bare.wall:.2f}x / {both.cpu / bare.cpu:.2f}x (CPU of both threads)")
 
 
-def _median(clocks: list[Clock]) -> Clock:
-    """A Clock holding the median wall time and the median CPU time of ``clocks``."""
-    import statistics
-
-    out = Clock()
-    out.wall = statistics.median(c.wall for c in clocks)
-    out.cpu = statistics.median(c.cpu for c in clocks)
-    return out
-
-
-def _median_rate(rates: list[Rate]) -> Rate:
-    """A Rate holding the median wall rate and the median CPU rate of ``rates``."""
-    import statistics
-
-    out = Rate(1, 1, 1)
-    out.wall = statistics.median(r.wall for r in rates)
-    out.cpu = statistics.median(r.cpu for r in rates)
+def _median(samples: list[Clock] | list[Rate], out: Clock | Rate) -> Clock | Rate:
+    """``out`` holding the median wall and the median CPU figure of ``samples`` (Clocks or Rates)."""
+    out.wall = statistics.median(x.wall for x in samples)
+    out.cpu = statistics.median(x.cpu for x in samples)
     return out
 
 
@@ -457,13 +445,13 @@ def main() -> None:
         if args.only != "verify":
             where = sa.make_url(args.database_url).get_backend_name() if args.database_url else "sqlite"
             # interleaved repeats, medians (the machine is shared, and one run moves by +-15%)
-            raws, apis, floors = [], [], []
+            raws, apis, sql_floors = [], [], []
             for run in range(args.repeat):
                 raws.append(bench_raw_inserts(workdir, args.posts))
                 apis.append(bench_posts(_fresh_db(workdir, f"posts{run}", args.database_url), args.posts))
                 if not args.database_url:
-                    floors.append(bench_sql_floor(_fresh_db(workdir, f"floor{run}", None), args.posts))
-            raw, api = _median_rate(raws), _median_rate(apis)
+                    sql_floors.append(bench_sql_floor(_fresh_db(workdir, f"floor{run}", None), args.posts))
+            raw, api = _median(raws, Rate(1, 1, 1)), _median(apis, Rate(1, 1, 1))
             print(f"\nposts ({args.posts:,}, one commit each)            wall clock          CPU time")
             if args.repeat > 1:
                 print(f"  (medians of {args.repeat} interleaved runs; post() wall each: "
@@ -472,10 +460,10 @@ def main() -> None:
             print(f"  anchor: raw sqlite3 insert+commit      {raw.wall:>12,.0f} /s   {raw.cpu:>12,.0f} /s")
             print(f"  post() via public API ({where:<10})   {api.wall:>12,.0f} /s   {api.cpu:>12,.0f} /s"
                   f"   ratio {raw.wall / api.wall:.1f}x / {raw.cpu / api.cpu:.1f}x slower")
-            if floors:
-                floor = _median_rate(floors)
-                print(f"  floor: the posts' SQL alone (sqlite3)  {floor.wall:>12,.0f} /s   {floor.cpu:>12,.0f} /s"
-                      f"   ratio {raw.wall / floor.wall:.1f}x / {raw.cpu / floor.cpu:.1f}x (no SQLAlchemy, no checks)")
+            if sql_floors:
+                sql = _median(sql_floors, Rate(1, 1, 1))
+                print(f"  floor: the posts' SQL alone (sqlite3)  {sql.wall:>12,.0f} /s   {sql.cpu:>12,.0f} /s"
+                      f"   ratio {raw.wall / sql.wall:.1f}x / {raw.cpu / sql.cpu:.1f}x (no SQLAlchemy, no checks)")
             # The issue's target is 5,000/s next to an anchor of about 62,000/s on its machine: at
             # most 12.4x slower than the anchor. The ratio carries across machines; the rate does not.
             allowed = ANCHOR_ON_ISSUE_MACHINE / TARGET_POSTS_PER_S
@@ -504,7 +492,7 @@ def main() -> None:
                 assert count == args.transactions
                 tooks.append(took)
                 used.add(ran)
-            bare, floor, took = _median(bares), _median(floors), _median(tooks)
+            bare, floor, took = _median(bares, Clock()), _median(floors, Clock()), _median(tooks, Clock())
             used = "/".join(sorted(used))
             if args.repeat > 1:
                 print(f"  (medians of {args.repeat} interleaved runs; verify wall each: "

@@ -191,6 +191,7 @@ class HeldConnectionSession(Session):
             return bind
         held = self._held
         if held is None or held.closed:
+            self._release_held()  # closed under us: drop its finalizer with it
             held = self._held = bind.connect()
             # a strong reference to the connection, none to the session
             self._release = weakref.finalize(self, held.close)

@@ -103,3 +103,15 @@ def test_an_invalidated_session_releases_its_connection(engine, backend) -> None
     assert engine.pool.checkedout() == 0
     assert _dbapi(session) is not first
     session.close()
+
+
+def test_a_held_connection_closed_elsewhere_is_replaced(engine, backend) -> None:  # type: ignore[no-untyped-def]
+    if backend != "sqlite":
+        pytest.skip("SQLite only")
+    session = make_sessionmaker(engine)()
+    session.get_bind().close()  # e.g. a caller that mistook get_bind() for the engine's own connection
+    assert engine.pool.checkedout() == 0
+    assert session.execute(sa.text("SELECT 1")).scalar_one() == 1
+    assert engine.pool.checkedout() == 1
+    session.close()
+    assert engine.pool.checkedout() == 0

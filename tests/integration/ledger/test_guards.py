@@ -158,9 +158,7 @@ def test_triggers_refuse_what_post_refuses(db_session: Session, world: World, ca
             else:
                 _seal(conn, tx)
     assert CASES[case] in str(caught.value)
-    with db_session.get_bind().engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM ledger_transaction WHERE idempotency_key LIKE 'raw:%'")
-                            ).scalar_one() == 0
+    _assert_no_raw_rows(engine)
 
 
 def test_postgresql_refuses_to_commit_an_unsealed_header(db_session: Session, world: World, backend: str) -> None:
