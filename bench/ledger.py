@@ -2,6 +2,7 @@
 
     python bench/ledger.py [--transactions N] [--posts N] [--database-url URL] [--workdir DIR]
                            [--only posts|verify] [--repeat N] [--python-pass]
+                           [--probe-layers] [--probe-stored-bytes]
 
 1. Posting through the public API (``post()`` with three legs, one database transaction and one
    commit per ledger transaction, triggers on) vs. the anchor: raw sqlite3 INSERTs of one row with
@@ -33,6 +34,12 @@ throwaway database so the load takes seconds, not minutes. verify() does not rel
    passes (so the SQL builds exactly the bytes Python hashed). The last line runs the chain and the
    SQL audit on two threads (sqlite3 releases the GIL while SQLite runs) and reports wall and CPU
    (CPU = both threads).
+4. ``--probe-layers`` (opt-in, after 1): where the posts' ratio goes. From the anchor to
+   ``post()`` + ``session.commit()``, one layer at a time, taking turns of 250 posts so drift hits
+   all layers alike: the posts' SQL from sqlite3; the same SQL with the transaction begun and
+   committed by a SQLAlchemy Connection; the same through the ORM Session; ``post()`` on a
+   BENCH-ONLY stand-in that offers post() a Connection instead of a Session (no app code has such
+   a path); and ``post()`` with a Session, the target's line.
 """
 
 from __future__ import annotations
@@ -146,42 +153,59 @@ def bench_raw_inserts(workdir: Path, n: int) -> Rate:
     return Rate(n, clock.wall, clock.cpu)
 
 
-def bench_sql_floor(url: str, n: int) -> Rate:
-    """Not a target, a floor: the SQL of n posts alone, issued from sqlite3 with no SQLAlchemy and
-    no Python checks: BEGIN IMMEDIATE, the tip read, the header, the three postings and the seal
-    (the same statements post() runs, triggers on), COMMIT. post() cannot be faster than this
-    while it writes these rows; the ratio says how much of the target's budget the schema takes."""
-    from fundcircle.ledger import posting as p
+class _PostsSql:
+    """The SQL of one post, issued from sqlite3 with no SQLAlchemy and no Python checks: the tip
+    read, the header, the three postings and the seal (the statements post() runs, triggers on).
+    The caller begins and commits."""
 
-    engine = make_engine(url)
-    with make_sessionmaker(engine)() as session:
-        c = _circle(session, "floor").id
-        ids = dict(session.execute(sa.text("SELECT key, id FROM ledger_account")).all())
-    engine.dispose()
-    accounts = [ids[f"{c}:pot:available"], ids[f"{c}:stripe:clearing"], ids[f"{c}:fees:stripe"]]
+    def __init__(self, url: str, slug: str) -> None:
+        from fundcircle.ledger import posting as p
+
+        engine = make_engine(url)
+        with make_sessionmaker(engine)() as session:
+            self.circle_id = c = _circle(session, slug).id
+            ids = dict(session.execute(sa.text("SELECT key, id FROM ledger_account")).all())
+        engine.dispose()
+        self.accounts = [ids[f"{c}:pot:available"], ids[f"{c}:stripe:clearing"], ids[f"{c}:fees:stripe"]]
+        self.balances = dict.fromkeys(self.accounts, 0)
+        self.sql_tip, self.sql_header, self.sql_seal = p._SQL_TIP, p._SQL_INSERT_TX_SQLITE, p._SQL_INSERT_SEAL
+        self.sql_postings = p._insert_postings_sql(3)
+        self.recorded, self.day = NOW.replace(tzinfo=None).isoformat(" "), NOW.date().isoformat()
+        self.digest = hashlib.sha256(b"request").digest()
+
+    def run(self, conn: sqlite3.Connection, i: int) -> None:
+        gross = 1_000 + i % 500
+        tip = conn.execute(self.sql_tip).fetchone()
+        seq, prev = (1, None) if tip is None else (tip[0] + 1, tip[1])
+        tx = conn.execute(self.sql_header, (self.circle_id, f"floor:{i}", self.digest, "contribution", self.day,
+                                            self.recorded, "", None, None, None, None)).lastrowid
+        params: list[object] = []
+        for account, amount in zip(self.accounts, (-gross, gross - 30, 30)):
+            self.balances[account] += amount
+            params += (tx, account, "EUR", amount, self.balances[account])
+        conn.execute(self.sql_postings, params)
+        conn.execute(self.sql_seal, (seq, tx, prev, hashlib.sha256((prev or b"") + b"%d" % i).digest(), 1,
+                                     self.recorded))
+
+
+def _sqlite3_connect(url: str) -> sqlite3.Connection:
+    """A plain sqlite3 connection with fundcircle's pragmas (fundcircle.db._sqlite_pragmas)."""
     conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
     for pragma in ("foreign_keys = ON", "journal_mode = WAL", "synchronous = FULL"):
         conn.execute(f"PRAGMA {pragma}")
-    insert_postings = p._insert_postings_sql(3)
-    recorded, day = NOW.replace(tzinfo=None).isoformat(" "), NOW.date().isoformat()
-    balances = dict.fromkeys(accounts, 0)
-    digest = hashlib.sha256(b"request").digest()
+    return conn
+
+
+def bench_sql_floor(url: str, n: int) -> Rate:
+    """Not a target, a floor: the SQL of n posts alone (``_PostsSql``), each in BEGIN IMMEDIATE ..
+    COMMIT. post() cannot be faster than this while it writes these rows; the ratio says how much
+    of the target's budget the schema takes."""
+    sql = _PostsSql(url, "floor")
+    conn = _sqlite3_connect(url)
     with Clock() as clock:
         for i in range(n):
-            gross = 1_000 + i % 500
             conn.execute("BEGIN IMMEDIATE")
-            tip = conn.execute(p._SQL_TIP).fetchone()
-            seq, prev = (1, None) if tip is None else (tip[0] + 1, tip[1])
-            cur = conn.execute(p._SQL_INSERT_TX_SQLITE, (c, f"floor:{i}", digest, "contribution", day, recorded, "",
-                                                         None, None, None, None))
-            tx = cur.lastrowid
-            params: list[object] = []
-            for account, amount in zip(accounts, (-gross, gross - 30, 30)):
-                balances[account] += amount
-                params += (tx, account, "EUR", amount, balances[account])
-            conn.execute(insert_postings, params)
-            conn.execute(p._SQL_INSERT_SEAL, (seq, tx, prev, hashlib.sha256((prev or b"") + b"%d" % i).digest(),
-                                              1, recorded))
+            sql.run(conn, i)
             conn.execute("COMMIT")
     conn.close()
     return Rate(n, clock.wall, clock.cpu)
@@ -409,6 +433,124 @@ def probe_stored_bytes(path: Path, bare: Clock) -> None:
           f"{both.wall / bare.wall:.2f}x / {both.cpu / bare.cpu:.2f}x (CPU of both threads)")
 
 
+# -- 4. where the posts' ratio goes (opt-in) ------------------------------------------------------
+
+class _ConnectionAsSession:
+    """BENCH-ONLY: the few Session methods post() uses, over one held SQLAlchemy Connection, so
+    ``post()`` runs without the ORM Session's transaction bookkeeping. No app code has such a path;
+    the layer says what one would buy."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.bind, self.info = engine, {}
+        self.conn = engine.connect()
+
+    def _is_clean(self) -> bool:
+        return True
+
+    def get_bind(self, *_args: object, **_kw: object) -> sa.Engine:
+        return self.bind
+
+    def connection(self) -> sa.Connection:
+        if not self.conn.in_transaction():
+            self.conn.begin()  # BEGIN IMMEDIATE when post() asks for the write lock (fundcircle.db)
+        return self.conn
+
+    def execute(self, *args: object, **kw: object) -> object:
+        return self.connection().execute(*args, **kw)  # type: ignore[call-overload]
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+
+def _post_step(session, circle_id: int):  # type: ignore[no-untyped-def]
+    keys = (f"{circle_id}:pot:available", f"{circle_id}:stripe:clearing", f"{circle_id}:fees:stripe")
+
+    def step(i: int) -> None:
+        gross = 1_000 + i % 500
+        post(session, circle_id=circle_id, kind="contribution", idempotency_key=f"layers:{i}", now=NOW,
+             legs=[Leg(keys[0], Money(-gross, "EUR")), Leg(keys[1], Money(gross - 30, "EUR")),
+                   Leg(keys[2], Money(30, "EUR"))])
+        session.commit()
+    return step
+
+
+def probe_layers(workdir: Path, n: int, chunk: int = 250) -> None:
+    """From the anchor to post() + session.commit(), one layer at a time, each layer one commit per
+    post. The layers run in turns of ``chunk`` posts each, so drift on a shared machine hits them
+    alike; each line is the layer's per-post time and its ratio to the anchor in this run."""
+    from fundcircle.db import sqlite_write_connection
+
+    layers: list[tuple[str, object]] = []
+    anchor = sqlite3.connect(workdir / "layers-anchor.sqlite3", isolation_level=None)
+    anchor.execute("PRAGMA journal_mode = WAL")
+    anchor.execute("PRAGMA synchronous = FULL")
+    anchor.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, amount_minor INTEGER)")
+
+    def anchor_step(i: int) -> None:
+        anchor.execute("BEGIN")
+        anchor.execute("INSERT INTO t (k, amount_minor) VALUES (?, ?)", (f"k{i}", i))
+        anchor.execute("COMMIT")
+    layers.append(("anchor: one-row insert + commit", anchor_step))
+
+    url = _fresh_db(workdir, "layers-sql", None)
+    sql, conn = _PostsSql(url, "layers-sql"), _sqlite3_connect(url)
+
+    def sql_step(i: int) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        sql.run(conn, i)
+        conn.execute("COMMIT")
+    layers.append(("the posts' SQL from sqlite3", sql_step))
+
+    url = _fresh_db(workdir, "layers-conn", None)
+    sql_c, engine_c = _PostsSql(url, "layers-conn"), make_engine(url)
+    held = _ConnectionAsSession(engine_c)
+
+    def conn_step(i: int) -> None:
+        sql_c.run(sqlite_write_connection(held).connection.driver_connection, i)  # type: ignore[arg-type]
+        held.commit()
+    layers.append(("  + SQLAlchemy Connection begin/commit", conn_step))
+
+    url = _fresh_db(workdir, "layers-session", None)
+    sql_s, engine_s = _PostsSql(url, "layers-session"), make_engine(url)
+    session_s = make_sessionmaker(engine_s)()
+
+    def session_step(i: int) -> None:
+        sql_s.run(sqlite_write_connection(session_s).connection.driver_connection, i)
+        session_s.commit()
+    layers.append(("  + ORM Session begin/commit instead", session_step))
+
+    url = _fresh_db(workdir, "layers-shim", None)
+    engine_p = make_engine(url)
+    with make_sessionmaker(engine_p)() as setup:
+        circle_p = _circle(setup, "layers-shim").id
+    layers.append(("post() on a Connection (bench-only shim)", _post_step(_ConnectionAsSession(engine_p), circle_p)))
+
+    url = _fresh_db(workdir, "layers-post", None)
+    engine_q = make_engine(url)
+    session_q = make_sessionmaker(engine_q)()
+    layers.append(("post() + session.commit() (the target)", _post_step(session_q, _circle(session_q, "layers").id)))
+
+    spent = [0.0] * len(layers)
+    for start in range(0, n - n % chunk, chunk):
+        for k, (_, step) in enumerate(layers):
+            began = time.perf_counter()
+            for i in range(start, start + chunk):
+                step(i)  # type: ignore[operator]
+            spent[k] += time.perf_counter() - began
+    done = n - n % chunk
+    print(f"\nlayers ({done:,} posts each, turns of {chunk}; per post, ratio to the anchor)")
+    for (name, _), seconds in zip(layers, spent):
+        print(f"  {name:<44} {seconds / done * 1e6:>8.1f} us   {seconds / spent[0]:>5.1f}x")
+    print(f"  budget at the target: {ANCHOR_ON_ISSUE_MACHINE / TARGET_POSTS_PER_S:.1f}x")
+    anchor.close()
+    conn.close()
+    session_s.close()
+    session_q.close()
+    held.conn.close()
+    for engine in (engine_c, engine_s, engine_p, engine_q):
+        engine.dispose()
+
+
 def _median(samples: list[Clock] | list[Rate], out: Clock | Rate) -> Clock | Rate:
     """``out`` holding the median wall and the median CPU figure of ``samples`` (Clocks or Rates)."""
     out.wall = statistics.median(x.wall for x in samples)
@@ -435,6 +577,8 @@ def main() -> None:
                         help="after verify, time the parts of the stored-canonical-bytes design (docstring, 3)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="time each side this many times (interleaved), print medians")
+    parser.add_argument("--probe-layers", action="store_true",
+                        help="after posts, time the layers between the anchor and post() (docstring, 4)")
     parser.add_argument("--python-pass", action="store_true",
                         help="also time verify() with the compiled pass switched off")
     args = parser.parse_args()
@@ -476,6 +620,8 @@ def main() -> None:
             batched = bench_posts(_fresh_db(workdir, "posts10", args.database_url), args.posts, per_commit=10)
             print(f"  post(), 10 per commit ({where:<10})   {batched.wall:>12,.0f} /s   {batched.cpu:>12,.0f} /s"
                   f"   (for comparison; not the target's setting)")
+            if args.probe_layers:
+                probe_layers(workdir, args.posts)
         if args.only != "posts":
             big = workdir / "big.sqlite3"
             upgrade(f"sqlite:///{big}")

@@ -17,7 +17,7 @@ from fundcircle.errors import PermissionDenied, RuleViolation, ValidationError
 from fundcircle.ledger.money import exponent
 from fundcircle.proposals.models import Proposal, ProposalStatus
 from fundcircle.rounds import permissions
-from fundcircle.rounds.models import REQUIRABLE_FIELDS, Phase, Round
+from fundcircle.rounds.models import REQUIRABLE_FIELDS, Round
 from fundcircle.circles import permissions as circle_permissions
 
 

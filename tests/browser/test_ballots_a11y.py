@@ -3,7 +3,6 @@ receipt page too."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 

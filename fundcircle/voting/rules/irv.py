@@ -126,7 +126,7 @@ class IrvRule(Rule):
                 break
             eliminated, decided_by = choose_elimination(votes, history, seed)
             tie_note = "" if decided_by == "fewest" else (
-                f" (tied for fewest; eliminated by the lottery)" if decided_by == "lottery"
+                " (tied for fewest; eliminated by the lottery)" if decided_by == "lottery"
                 else f" (tied for fewest; it had fewer votes in {decided_by})")
             trace.append(TraceStep("eliminate", f"Not funded: eliminated in round {round_number} with the fewest "
                                    f"votes ({votes[eliminated]}){tie_note}.", eliminated,

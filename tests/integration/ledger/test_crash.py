@@ -25,7 +25,6 @@ import signal
 import time
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
