@@ -36,7 +36,8 @@ throwaway database so the load takes seconds, not minutes. verify() does not rel
    (CPU = both threads).
 4. ``--probe-layers`` (opt-in, after 1): where the posts' ratio goes. From the anchor to
    ``post()`` + ``session.commit()``, one layer at a time, taking turns of 250 posts so drift hits
-   all layers alike: the posts' SQL from sqlite3; the same SQL with the transaction begun and
+   all layers alike: the posts' SQL from sqlite3 (also with two BENCH-ONLY schema variants in the
+   throwaway database: partial unique indexes, 2 KB pages); the same SQL with the transaction begun and
    committed by a SQLAlchemy Connection; the same through the ORM Session; ``post()`` on a
    BENCH-ONLY stand-in that offers post() a Connection instead of a Session (no app code has such
    a path); and ``post()`` with a Session, the target's line.
@@ -49,6 +50,7 @@ import datetime as dt
 import hashlib
 import os
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -474,6 +476,44 @@ def _post_step(session, circle_id: int):  # type: ignore[no-untyped-def]
     return step
 
 
+_NULL_MOSTLY_UNIQUES = re.compile(
+    r",\s*CONSTRAINT uq_ledger_transaction_(reverses_id|external_source_external_id) UNIQUE \([^)]*\)")
+
+
+def _partial_unique_indexes(url: str) -> None:
+    """BENCH-ONLY, in a throwaway database: ``ledger_transaction`` rebuilt with its two mostly-NULL
+    unique constraints (``reverses_id``; ``external_source, external_id``) as partial unique
+    indexes, which a post without a reversal or an external id does not touch. Same rows, same
+    triggers and other indexes."""
+    conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
+    create, = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ledger_transaction'").fetchone()
+    others = [sql for sql, in conn.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'ledger_transaction' "
+                                           "AND type IN ('index', 'trigger') AND sql IS NOT NULL")]
+    leaner, found = _NULL_MOSTLY_UNIQUES.subn("", create)
+    assert found == 2, create
+    conn.executescript(
+        "PRAGMA legacy_alter_table = ON; BEGIN; "  # legacy: other tables' references keep the name
+        + leaner.replace("CREATE TABLE ledger_transaction", "CREATE TABLE ledger_transaction_lean", 1) + "; "
+        "INSERT INTO ledger_transaction_lean SELECT * FROM ledger_transaction; DROP TABLE ledger_transaction; "
+        "ALTER TABLE ledger_transaction_lean RENAME TO ledger_transaction; "
+        + "; ".join(others) + "; "
+        "CREATE UNIQUE INDEX uq_ledger_transaction_reverses_id ON ledger_transaction (reverses_id) "
+        "WHERE reverses_id IS NOT NULL; "
+        "CREATE UNIQUE INDEX uq_ledger_transaction_external_source_external_id ON ledger_transaction "
+        "(external_source, external_id) WHERE external_source IS NOT NULL AND external_id IS NOT NULL; COMMIT")
+    conn.close()
+
+
+def _page_size(url: str, page_size: int) -> None:
+    """BENCH-ONLY: the throwaway database rewritten with another page size."""
+    conn = sqlite3.connect(sa.make_url(url).database, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")  # a WAL database keeps its page size
+    conn.execute(f"PRAGMA page_size = {page_size}")
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+
+
 def probe_layers(workdir: Path, n: int, chunk: int = 250) -> None:
     """From the anchor to post() + session.commit(), one layer at a time, each layer one commit per
     post. The layers run in turns of ``chunk`` posts each, so drift on a shared machine hits them
@@ -492,14 +532,22 @@ def probe_layers(workdir: Path, n: int, chunk: int = 250) -> None:
         anchor.execute("COMMIT")
     layers.append(("anchor: one-row insert + commit", anchor_step))
 
-    url = _fresh_db(workdir, "layers-sql", None)
-    sql, conn = _PostsSql(url, "layers-sql"), _sqlite3_connect(url)
+    raw_connections = []
+    for name, change in (("the posts' SQL from sqlite3", None),
+                         ("  partial unique indexes (bench-only)", _partial_unique_indexes),
+                         ("  2 KB pages (bench-only)", lambda url: _page_size(url, 2048))):
+        url = _fresh_db(workdir, f"layers-sql{len(raw_connections)}", None)
+        sql = _PostsSql(url, f"layers-sql{len(raw_connections)}")
+        if change is not None:
+            change(url)
+        conn = _sqlite3_connect(url)
+        raw_connections.append(conn)
 
-    def sql_step(i: int) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        sql.run(conn, i)
-        conn.execute("COMMIT")
-    layers.append(("the posts' SQL from sqlite3", sql_step))
+        def sql_step(i: int, sql: _PostsSql = sql, conn: sqlite3.Connection = conn) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            sql.run(conn, i)
+            conn.execute("COMMIT")
+        layers.append((name, sql_step))
 
     url = _fresh_db(workdir, "layers-conn", None)
     sql_c, engine_c = _PostsSql(url, "layers-conn"), make_engine(url)
@@ -542,8 +590,8 @@ def probe_layers(workdir: Path, n: int, chunk: int = 250) -> None:
     for (name, _), seconds in zip(layers, spent):
         print(f"  {name:<44} {seconds / done * 1e6:>8.1f} us   {seconds / spent[0]:>5.1f}x")
     print(f"  budget at the target: {ANCHOR_ON_ISSUE_MACHINE / TARGET_POSTS_PER_S:.1f}x")
-    anchor.close()
-    conn.close()
+    for conn in (anchor, *raw_connections):
+        conn.close()
     session_s.close()
     session_q.close()
     held.conn.close()

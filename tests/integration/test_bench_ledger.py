@@ -23,6 +23,7 @@ def test_posts_with_every_layer(tmp_path: Path) -> None:
     for line in ("anchor: raw sqlite3 insert+commit", "post() via public API", "floor: the posts' SQL alone",
                  "ratio <= 12.4x", "post(), 10 per commit",
                  "anchor: one-row insert + commit", "the posts' SQL from sqlite3",
+                 "partial unique indexes (bench-only)", "2 KB pages (bench-only)",
                  "+ SQLAlchemy Connection begin/commit", "+ ORM Session begin/commit instead",
                  "post() on a Connection (bench-only shim)", "post() + session.commit() (the target)"):
         assert line in out, f"{line!r} missing from:\n{out}"
