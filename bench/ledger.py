@@ -114,19 +114,27 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
+def _contribution_keys(circle_id: int) -> tuple[str, str, str]:
+    return f"{circle_id}:pot:available", f"{circle_id}:stripe:clearing", f"{circle_id}:fees:stripe"
+
+
+def _contribution_legs(keys: tuple[str, str, str], i: int) -> list[Leg]:
+    """Post number ``i``: a contribution of 10.00–14.99 EUR into the pot, 0.30 of it Stripe's fee."""
+    gross = 1_000 + i % 500
+    return [Leg(keys[0], Money(-gross, "EUR")), Leg(keys[1], Money(gross - 30, "EUR")), Leg(keys[2], Money(30, "EUR"))]
+
+
 def bench_posts(url: str, n: int, per_commit: int = 1) -> Rate:
     """Posts per second through post(): three legs, one commit per ``per_commit`` posts (1: every
     post is its own database transaction, the figure the target is about)."""
     engine = make_engine(url)
     session = make_sessionmaker(engine)()
     c = _circle(session, f"bench-{per_commit}").id
-    keys = (f"{c}:pot:available", f"{c}:stripe:clearing", f"{c}:fees:stripe")
+    keys = _contribution_keys(c)
     with Clock() as clock:
         for i in range(n):
-            gross = 1_000 + i % 500
             post(session, circle_id=c, kind="contribution", idempotency_key=f"stripe:payment_intent:pi_{c}_{i}",
-                 now=NOW, legs=[Leg(keys[0], Money(-gross, "EUR")), Leg(keys[1], Money(gross - 30, "EUR")),
-                                Leg(keys[2], Money(30, "EUR"))])
+                 now=NOW, legs=_contribution_legs(keys, i))
             if (i + 1) % per_commit == 0:
                 session.commit()
         session.commit()
@@ -137,15 +145,20 @@ def bench_posts(url: str, n: int, per_commit: int = 1) -> Rate:
     return Rate(n, clock.wall, clock.cpu)
 
 
-def bench_raw_inserts(workdir: Path, n: int) -> Rate:
-    """Anchor: raw sqlite3 INSERT of one row, one commit each (WAL, synchronous=FULL)."""
-    path = workdir / "raw.sqlite3"
+def _anchor_db(path: Path) -> sqlite3.Connection:
+    """The anchor's fresh database: one table, WAL, synchronous=FULL."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, amount_minor INTEGER)")
+    return conn
+
+
+def bench_raw_inserts(workdir: Path, n: int) -> Rate:
+    """Anchor: raw sqlite3 INSERT of one row, one commit each (WAL, synchronous=FULL)."""
+    conn = _anchor_db(workdir / "raw.sqlite3")
     with Clock() as clock:
         for i in range(n):
             conn.execute("BEGIN")
@@ -168,7 +181,7 @@ class _PostsSql:
             self.circle_id = c = _circle(session, slug).id
             ids = dict(session.execute(sa.text("SELECT key, id FROM ledger_account")).all())
         engine.dispose()
-        self.accounts = [ids[f"{c}:pot:available"], ids[f"{c}:stripe:clearing"], ids[f"{c}:fees:stripe"]]
+        self.accounts = [ids[key] for key in _contribution_keys(c)]
         self.balances = dict.fromkeys(self.accounts, 0)
         self.sql_tip, self.sql_header, self.sql_seal = p._SQL_TIP, p._SQL_INSERT_TX_SQLITE, p._SQL_INSERT_SEAL
         self.sql_postings = p._insert_postings_sql(3)
@@ -226,7 +239,7 @@ def build_big_ledger(path: Path, n: int) -> None:
     conn.execute("DROP TRIGGER ledger_posting_check")
     conn.execute("DROP TRIGGER ledger_seal_check")
     accounts = {k: i for i, k in conn.execute("SELECT id, key FROM ledger_account")}
-    pot, clearing, fees = f"{c}:pot:available", f"{c}:stripe:clearing", f"{c}:fees:stripe"
+    pot, clearing, fees = _contribution_keys(c)
     marks = [f"{c}:pot:1:earmarked:{p}" for p in range(1, 1001)]
     for k in marks:
         accounts[k] = conn.execute(
@@ -465,13 +478,11 @@ class _ConnectionAsSession:
 
 
 def _post_step(session, circle_id: int):  # type: ignore[no-untyped-def]
-    keys = (f"{circle_id}:pot:available", f"{circle_id}:stripe:clearing", f"{circle_id}:fees:stripe")
+    keys = _contribution_keys(circle_id)
 
     def step(i: int) -> None:
-        gross = 1_000 + i % 500
         post(session, circle_id=circle_id, kind="contribution", idempotency_key=f"layers:{i}", now=NOW,
-             legs=[Leg(keys[0], Money(-gross, "EUR")), Leg(keys[1], Money(gross - 30, "EUR")),
-                   Leg(keys[2], Money(30, "EUR"))])
+             legs=_contribution_legs(keys, i))
         session.commit()
     return step
 
@@ -521,10 +532,7 @@ def probe_layers(workdir: Path, n: int, chunk: int = 250) -> None:
     from fundcircle.db import sqlite_write_connection
 
     layers: list[tuple[str, object]] = []
-    anchor = sqlite3.connect(workdir / "layers-anchor.sqlite3", isolation_level=None)
-    anchor.execute("PRAGMA journal_mode = WAL")
-    anchor.execute("PRAGMA synchronous = FULL")
-    anchor.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT, amount_minor INTEGER)")
+    anchor = _anchor_db(workdir / "layers-anchor.sqlite3")
 
     def anchor_step(i: int) -> None:
         anchor.execute("BEGIN")
@@ -626,7 +634,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="time each side this many times (interleaved), print medians")
     parser.add_argument("--probe-layers", action="store_true",
-                        help="after posts, time the layers between the anchor and post() (docstring, 4)")
+                        help="after posts, time the layers between the anchor and post() on SQLite (docstring, 4)")
     parser.add_argument("--python-pass", action="store_true",
                         help="also time verify() with the compiled pass switched off")
     args = parser.parse_args()
