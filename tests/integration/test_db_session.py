@@ -77,20 +77,26 @@ def test_sessions_in_threads_hold_their_own_connections(engine, backend) -> None
     if backend != "sqlite":
         pytest.skip("SQLite only")
     sessions = make_sessionmaker(engine)
-    seen: list[object] = []
+    seen: dict[int, list[object]] = {0: [], 1: []}
+    # both sessions open at once: a thread that finished before the other began would hand its
+    # connection back to the pool, and the other would rightly get the same one
+    both_open = threading.Barrier(2, timeout=30)
 
-    def work() -> None:
+    def work(k: int) -> None:
         with sessions() as session:
             for _ in range(3):
-                seen.append(_dbapi(session))
+                seen[k].append(_dbapi(session))
                 session.commit()
+                both_open.wait()
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(seen) == 6 and len({id(c) for c in seen}) == 2
+    assert [len(seen[k]) for k in range(2)] == [3, 3]
+    assert all(len({id(c) for c in seen[k]}) == 1 for k in range(2))  # each held its own across commits
+    assert seen[0][0] is not seen[1][0]
     assert engine.pool.checkedout() == 0
 
 
