@@ -11,11 +11,24 @@ is optional too (the compiled certified float run of ``mes``, fundcircle/voting/
 without it the numpy code runs, with the same results.
 """
 
+from pathlib import Path
+
 from setuptools import Extension, find_packages, setup
+
+
+def _data_packages(package: str, directory: str) -> list[str]:
+    """``package`` and one package name per folder below ``directory``: setuptools wants every
+    folder it ships files from named in ``packages``, else it warns once per folder on install."""
+    root = Path(__file__).resolve().parent / directory
+    return [package] + sorted(f"{package}." + ".".join(folder.relative_to(root).parts)
+                              for folder in root.rglob("*") if folder.is_dir() and folder.name != "__pycache__")
+
 
 setup(
     packages=find_packages(include=["fundcircle", "fundcircle.*"])
-    + ["fundcircle._templates", "fundcircle._migrations"],
+    + _data_packages("fundcircle.static", "fundcircle/static")
+    + _data_packages("fundcircle._templates", "templates")
+    + _data_packages("fundcircle._migrations", "migrations"),
     package_dir={"fundcircle._templates": "templates", "fundcircle._migrations": "migrations"},
     package_data={
         "fundcircle": ["static/*.js", "static/*.css"],
